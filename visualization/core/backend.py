@@ -1,0 +1,200 @@
+"""The contract between the framework-free core and a framework adapter.
+
+An adapter (``visualization.pytorch._backend.TorchBackend``, ``visualization.paddle._backend.PaddleBackend``)
+implements these methods with its framework's hooks and autograd; everything else (target
+resolution, weight formulas, upsampling, normalization, figures) lives in the core and is shared.
+
+What crosses the boundary is float32 numpy, channels first: activations and gradients
+``(N, C, h, w)``, model outputs ``(N, K)``, kernels ``(C_out, C_in, kh, kw)``. Repeated forward
+passes (Score-CAM) stay on the framework's device inside the adapter.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import InvalidInputError
+
+
+@dataclass(frozen=True)
+class Capture:
+    """What one instrumented forward (and optional backward) pass saw at the target layer.
+
+    Attributes:
+        layer_name: dotted name of the layer whose output was captured.
+        activations: the layer's output, ``(N, C, h, w)`` float32.
+        gradients: ``d score / d activations`` with the same shape, or ``None`` if not requested.
+        outputs: the model's outputs as numpy (``(N, K)`` for a classifier).
+        targets: the class index used for each sample, ``(N,)``, or ``None`` for callable targets.
+    """
+
+    layer_name: str
+    activations: np.ndarray
+    gradients: np.ndarray | None
+    outputs: np.ndarray
+    targets: np.ndarray | None
+
+
+class Backend(abc.ABC):
+    """Mechanism that one deep-learning framework provides to the core (see module docstring)."""
+
+    #: Short framework name used in messages, e.g. ``"torch"``.
+    name: str = "abstract"
+    #: What a model must be, for error messages, e.g. ``"torch.nn.Module"``.
+    model_type: str = "model"
+
+    @abc.abstractmethod
+    def is_model(self, obj: Any) -> bool:
+        """Whether ``obj`` is a model (module / layer) of this framework."""
+
+    @abc.abstractmethod
+    def named_layers(self, model: Any) -> list[tuple[str, Any]]:
+        """Every sub-layer with its dotted name, in definition order (the root excluded)."""
+
+    @abc.abstractmethod
+    def is_tensor(self, obj: Any) -> bool:
+        """Whether ``obj`` is a tensor of this framework."""
+
+    @abc.abstractmethod
+    def to_numpy(self, x: Any) -> np.ndarray:
+        """A float32 numpy copy of a framework tensor (moved to the CPU)."""
+
+    @abc.abstractmethod
+    def tensor_facts(self, x: Any) -> tuple[tuple[int, ...], bool, bool]:
+        """``(shape, is_floating_point, all_finite)`` of a framework tensor."""
+
+    @abc.abstractmethod
+    def to_model_input(self, model: Any, x: Any) -> Any:
+        """A 4-D float tensor on the model's device with the values of ``x`` (never a view that
+        the caller's tensor shares for writing; ``x`` itself is never modified)."""
+
+    @abc.abstractmethod
+    def eval_mode(self, model: Any) -> AbstractContextManager[None]:
+        """Context manager: every sub-layer in eval mode inside, each one's own flag restored after."""
+
+    @abc.abstractmethod
+    def conv_in_channels(self, layer: Any) -> int | None:
+        """Input channels if ``layer`` is a 2-D convolution, else ``None``."""
+
+    @abc.abstractmethod
+    def conv_kernel(self, layer: Any) -> np.ndarray | None:
+        """The kernel ``(C_out, C_in / groups, kh, kw)`` of a 2-D convolution, else ``None``."""
+
+    @abc.abstractmethod
+    def capture(self, model: Any, x: Any, layer_name: str, layer: Any, target: Any, need_grad: bool) -> Capture:
+        """Run the model once on ``x`` with a one-call hook on ``layer``.
+
+        With ``need_grad`` the gradient of the target score (see :mod:`visualization.core.targets`)
+        with respect to the layer's output is computed with the framework's ``grad`` function, not
+        ``backward()``: no parameter gradient is written. The hook is removed before returning,
+        also when ``forward`` raises.
+        """
+
+    @abc.abstractmethod
+    def masked_scores(
+        self, model: Any, x: Any, activations: np.ndarray, targets: np.ndarray, batch_size: int, progress: bool
+    ) -> np.ndarray:
+        """Score-CAM scores ``(N, C)``: for every non-constant channel map ``A_k`` of sample ``n``,
+        ``softmax(f(x_n * M_k))[target_n]`` with ``M_k`` the map upsampled to the input size and
+        min-max normalized; constant maps score 0. Runs in batches of ``batch_size`` under no-grad."""
+
+    @abc.abstractmethod
+    def spatial_outputs(self, model: Any, x: Any) -> list[tuple[str, tuple[int, ...]]]:
+        """``(name, output_shape)`` of every sub-layer whose output is a 4-D tensor, in the order
+        in which their forward calls finished (so a container comes after its children); a layer that
+        runs several times appears once per call."""
+
+    # ----------------------------------------------------------------- shared policy
+    def first_conv_in_channels(self, model: Any) -> int | None:
+        """Input channels of the model's first 2-D convolution, used to check inputs early."""
+        for _, layer in self.named_layers(model):
+            c = self.conv_in_channels(layer)
+            if c is not None:
+                return c
+        return None
+
+    def check_model(self, model: Any) -> None:
+        """Raise :class:`~visualization.core.errors.ModelTypeError` unless ``model`` is a model."""
+        from .errors import ModelTypeError
+
+        if not self.is_model(model):
+            raise ModelTypeError(
+                f"Expected a {self.model_type}, got {type(model).__module__}.{type(model).__qualname__}. "
+                f"Pass the network itself (an instance of a {self.model_type} subclass); for a model of "
+                "another framework use that framework's module (visualization.pytorch / visualization.paddle)."
+            )
+
+    def prepare_input(self, model: Any, x: Any) -> Any:
+        """Validate ``x`` and return it as a 4-D float tensor on the model's device.
+
+        A 3-D ``(C, H, W)`` tensor is treated as one image. Rank, channels, dtype and finiteness are
+        checked here so the user gets one clear message instead of a framework traceback.
+        """
+        if not self.is_tensor(x):
+            raise InvalidInputError(
+                f"Expected the input as a {self.name} tensor of shape (N, C, H, W); got "
+                f"{type(x).__module__}.{type(x).__qualname__}. Convert it first (for numpy: "
+                f"{'torch.from_numpy(arr)' if self.name == 'torch' else 'paddle.to_tensor(arr)'})."
+            )
+        shape, is_float, finite = self.tensor_facts(x)
+        if len(shape) not in (3, 4):
+            raise InvalidInputError(
+                f"Expected an input of shape (N, C, H, W) or (C, H, W); got shape {tuple(shape)}. "
+                "Add or remove a batch axis (e.g. x.unsqueeze(0) / x[None])."
+            )
+        if not is_float:
+            raise InvalidInputError(
+                "Expected a floating-point input (e.g. float32 images normalized like the training "
+                f"data); got an integer or boolean tensor of shape {tuple(shape)}. Convert with .float() / "
+                ".astype('float32') and normalize."
+            )
+        if not finite:
+            raise InvalidInputError(
+                f"The input of shape {tuple(shape)} contains NaN or infinite values; explanations of such "
+                "inputs are meaningless. Check the preprocessing that produced it."
+            )
+        expected = self.first_conv_in_channels(model)
+        channels = shape[-3]
+        if expected is not None and channels != expected:
+            raise InvalidInputError(
+                f"The model's first convolution expects {expected} input channels; the input of shape "
+                f"{tuple(shape)} has {channels}. Inputs are channels-first (N, C, H, W): convert HWC images "
+                "with a transpose and give grayscale images 3 channels if the model was trained on RGB."
+            )
+        return self.to_model_input(model, x)
+
+
+def iter_chunks(n: int, size: int) -> Iterator[slice]:
+    """Slices that cover ``range(n)`` in chunks of at most ``size``."""
+    for k in range(math.ceil(n / size)):
+        yield slice(k * size, min((k + 1) * size, n))
+
+
+def live_channels(activations: np.ndarray) -> np.ndarray:
+    """Flat ``n * C + k`` indices of the channel maps that are not constant.
+
+    A constant map becomes an all-zero mask after min-max normalization, so Score-CAM gives it
+    weight 0 without running the model on it (dead ReLU channels are common).
+    """
+    n, c = activations.shape[:2]
+    flat = activations.reshape(n * c, -1)
+    return np.flatnonzero(flat.max(axis=1) > flat.min(axis=1))
+
+
+def check_batch_size(batch_size: int) -> int:
+    """Validate a positive integer batch size."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}.")
+    return batch_size
+
+
+def shape_text(shape: Sequence[int]) -> str:
+    """``(1, 64, 56, 56)`` as text, for messages and tables."""
+    return "(" + ", ".join(str(int(s)) for s in shape) + ")"

@@ -1,0 +1,4 @@
+"""PyTorch side of the toolkit: ``layer_visualizer``, ``cam_visualizer`` and ``models``.
+
+Importing this package loads torch (and never paddle).
+"""

@@ -1,0 +1,190 @@
+"""PyTorch mechanism for the core: one-call forward hooks, ``torch.autograd.grad``, tensor <-> numpy.
+
+Read side by side with ``visualization/paddle/_backend.py``: same methods, same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..core.backend import Backend, Capture, iter_chunks, live_channels, shape_text
+from ..core.errors import LayerOutputError, TargetError
+from ..core.targets import resolve_indices
+
+
+class TorchBackend(Backend):
+    name = "torch"
+    model_type = "torch.nn.Module"
+
+    def is_model(self, obj: Any) -> bool:
+        return isinstance(obj, nn.Module)
+
+    def named_layers(self, model: Any) -> list[tuple[str, Any]]:
+        return [(n, m) for n, m in model.named_modules() if n]
+
+    def is_tensor(self, obj: Any) -> bool:
+        return isinstance(obj, torch.Tensor)
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        return x.detach().to("cpu", torch.float32).numpy().copy()
+
+    def tensor_facts(self, x: Any) -> tuple[tuple[int, ...], bool, bool]:
+        is_float = bool(x.is_floating_point())
+        finite = bool(torch.isfinite(x).all()) if is_float else True
+        return tuple(x.shape), is_float, finite
+
+    def to_model_input(self, model: Any, x: Any) -> Any:
+        param = next(model.parameters(), None)
+        device = param.device if param is not None else x.device
+        dtype = param.dtype if param is not None and param.is_floating_point() else x.dtype
+        x = x.detach().to(device=device, dtype=dtype)  # detach: never build a graph into the user's tensor
+        return x.unsqueeze(0) if x.dim() == 3 else x
+
+    @contextmanager
+    def eval_mode(self, model: Any) -> Iterator[None]:
+        flags = [(m, m.training) for m in model.modules()]
+        model.eval()
+        try:
+            yield
+        finally:
+            for m, flag in flags:
+                m.training = flag
+
+    def conv_in_channels(self, layer: Any) -> int | None:
+        return layer.in_channels if isinstance(layer, nn.Conv2d) else None
+
+    def conv_kernel(self, layer: Any) -> np.ndarray | None:
+        if not isinstance(layer, nn.Conv2d):
+            return None
+        return self.to_numpy(layer.weight)
+
+    def capture(self, model: Any, x: Any, layer_name: str, layer: Any, target: Any, need_grad: bool) -> Capture:
+        store: dict[str, torch.Tensor] = {}
+
+        def hook(module: nn.Module, inputs: Any, output: Any) -> Any:
+            _check_spatial(layer_name, output, "act" in store)
+            if need_grad:
+                # A fresh leaf: the gradient stops here (nothing before the layer is differentiated,
+                # and frozen parameters do not matter); the clone lets a following in-place op run.
+                leaf = output.detach().requires_grad_(True)
+                store["act"] = leaf
+                return leaf.clone()
+            store["act"] = output.detach().clone()  # a following in-place op must not change it
+            return None
+
+        handle = layer.register_forward_hook(hook)
+        try:
+            with torch.set_grad_enabled(need_grad):
+                outputs = model(x)
+        finally:
+            handle.remove()
+        if "act" not in store:
+            raise LayerOutputError(f"Layer {layer_name!r} did not run during the forward pass; pick a layer the model uses.")
+        act = store["act"]
+        scores = outputs.detach() if isinstance(outputs, torch.Tensor) else None
+        scores_np = self.to_numpy(scores) if scores is not None else np.zeros((0,), np.float32)
+        targets: np.ndarray | None = None
+        grads_np: np.ndarray | None = None
+        if need_grad:
+            if callable(target):
+                selected = target(outputs)
+                if not isinstance(selected, torch.Tensor) or tuple(selected.shape) != (act.shape[0],):
+                    raise TargetError(
+                        f"A callable target_class must return one score per sample, a tensor of shape "
+                        f"({act.shape[0]},); it returned {_describe(selected)}."
+                    )
+            else:
+                targets = resolve_indices(target, _scores_2d(scores_np, outputs))
+                index = torch.as_tensor(targets, device=outputs.device).unsqueeze(1)
+                selected = outputs.gather(1, index).squeeze(1)
+            (grad,) = torch.autograd.grad(selected.sum(), act, allow_unused=True)
+            grads_np = np.zeros(tuple(act.shape), np.float32) if grad is None else self.to_numpy(grad)
+        elif target is not None or scores_np.ndim == 2:
+            if callable(target):
+                targets = None
+            else:
+                targets = resolve_indices(target, _scores_2d(scores_np, outputs))
+        return Capture(layer_name, self.to_numpy(act), grads_np, scores_np, targets)
+
+    def masked_scores(
+        self, model: Any, x: Any, activations: np.ndarray, targets: np.ndarray, batch_size: int, progress: bool
+    ) -> np.ndarray:
+        from tqdm.auto import tqdm
+
+        n, c, h, w = activations.shape
+        weights = np.zeros(n * c, np.float32)
+        live = live_channels(activations)
+        if live.size == 0:
+            return weights.reshape(n, c)
+        maps = torch.from_numpy(activations.reshape(n * c, 1, h, w)[live]).to(device=x.device, dtype=x.dtype)
+        sample = torch.from_numpy(live // c).to(x.device)
+        cls = torch.from_numpy(targets[live // c]).to(x.device).unsqueeze(1)
+        out = torch.empty(live.size, dtype=torch.float32, device=x.device)
+        size = tuple(x.shape[-2:])
+        with torch.no_grad():
+            for sl in tqdm(list(iter_chunks(live.size, batch_size)), desc="Score-CAM", disable=not progress):
+                masks = F.interpolate(maps[sl], size=size, mode="bilinear", align_corners=False)
+                lo = masks.amin(dim=(2, 3), keepdim=True)
+                hi = masks.amax(dim=(2, 3), keepdim=True)
+                masks = (masks - lo) / (hi - lo).clamp_min(torch.finfo(masks.dtype).tiny)
+                logits = model(x[sample[sl]] * masks)
+                out[sl] = torch.softmax(logits.float(), dim=1).gather(1, cls[sl]).squeeze(1)
+        weights[live] = out.cpu().numpy()
+        return weights.reshape(n, c)
+
+    def spatial_outputs(self, model: Any, x: Any) -> list[tuple[str, tuple[int, ...]]]:
+        seen: list[tuple[str, tuple[int, ...]]] = []
+
+        def make_hook(name: str) -> Any:
+            def hook(module: nn.Module, inputs: Any, output: Any) -> None:
+                if isinstance(output, torch.Tensor) and output.dim() == 4:
+                    seen.append((name, tuple(output.shape)))
+
+            return hook
+
+        handles = [m.register_forward_hook(make_hook(n)) for n, m in self.named_layers(model)]
+        try:
+            with torch.no_grad():
+                model(x)
+        finally:
+            for h in handles:
+                h.remove()
+        return seen
+
+
+def _check_spatial(layer_name: str, output: Any, seen_before: bool) -> None:
+    if seen_before:
+        raise LayerOutputError(
+            f"Layer {layer_name!r} ran more than once in one forward pass (a shared module), so its output "
+            "is ambiguous. Choose a layer that runs once per forward pass."
+        )
+    if not isinstance(output, torch.Tensor) or output.dim() != 4:
+        raise LayerOutputError(
+            f"Layer {layer_name!r} must output a 4-D (N, C, h, w) tensor; it returned {_describe(output)}. "
+            "Choose a convolutional layer or block (cnnvis layers lists the output shapes)."
+        )
+
+
+def _describe(obj: Any) -> str:
+    if isinstance(obj, torch.Tensor):
+        return f"a tensor of shape {shape_text(obj.shape)}"
+    return f"a {type(obj).__name__}"
+
+
+def _scores_2d(scores_np: np.ndarray, outputs: Any) -> np.ndarray:
+    if not isinstance(outputs, torch.Tensor):
+        raise TargetError(
+            f"The model returned {_describe(outputs)}, not a (N, num_classes) tensor, so a class index "
+            "cannot be picked. Pass target_class as a callable that maps the outputs to one score per sample."
+        )
+    return scores_np
+
+
+BACKEND = TorchBackend()
