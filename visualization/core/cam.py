@@ -289,7 +289,9 @@ def compare_cams(
         original_image = [original_image] + [None] * (n - 1)
     backend = methods[0].backend
     images = [
-        display_image_for(backend, x, original_image[i] if isinstance(original_image, (list, tuple)) else original_image, i)
+        display_image_for(
+            backend, x, original_image[i] if isinstance(original_image, (list, tuple)) else original_image, i
+        )
         for i in range(n)
     ]
     return cam_comparison_figure(images, results, alpha=alpha, cmap=cmap, class_names=class_names)

@@ -47,9 +47,9 @@ def resize_bilinear(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     H, W = int(size[0]), int(size[1])
     if (h, w) == (H, W):
         return maps.astype(np.float32, copy=True)
-    rh = _interp_matrix(h, H).astype(np.float32)
-    rw = _interp_matrix(w, W).astype(np.float32)
-    return np.matmul(np.matmul(rh, maps.astype(np.float32)), rw.T)
+    # float64 products: exact to float32 output precision (the frameworks round inside float32)
+    out = np.matmul(np.matmul(_interp_matrix(h, H), maps.astype(np.float64)), _interp_matrix(w, W).T)
+    return out.astype(np.float32)
 
 
 def normalize_maps(maps: np.ndarray) -> np.ndarray:

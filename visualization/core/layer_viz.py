@@ -187,9 +187,7 @@ class CNNLayerVisualizer:
             fmap = fmap[:max_maps]
         return feature_maps_plotly(fmap, name)
 
-    def visualize_gradients(
-        self, x: Any, target_class: Any, layer: Any, *, max_maps: int = 16, sample: int = 0
-    ) -> Any:
+    def visualize_gradients(self, x: Any, target_class: Any, layer: Any, *, max_maps: int = 16, sample: int = 0) -> Any:
         """How the target score's gradient reaches ``layer``: the gradient magnitude over the image,
         the per-channel weights (spatial mean of the gradient, as Grad-CAM uses them) and the gradient
         maps of the ``max_maps`` channels with the largest absolute weight."""

@@ -49,13 +49,16 @@ class TorchBackend(Backend):
 
     @contextmanager
     def eval_mode(self, model: Any) -> Iterator[None]:
-        flags = [(m, m.training) for m in model.modules()]
-        model.eval()
+        # Only modules in train mode are switched (and switched back): Module.__setattr__ is slow
+        # and most models arrive in eval mode already.
+        switched = [m for m in model.modules() if m.training]
+        for m in switched:
+            m.training = False
         try:
             yield
         finally:
-            for m, flag in flags:
-                m.training = flag
+            for m in switched:
+                m.training = True
 
     def conv_in_channels(self, layer: Any) -> int | None:
         return layer.in_channels if isinstance(layer, nn.Conv2d) else None
@@ -71,8 +74,10 @@ class TorchBackend(Backend):
         def hook(module: nn.Module, inputs: Any, output: Any) -> Any:
             _check_spatial(layer_name, output, "act" in store)
             if need_grad:
-                # A fresh leaf: the gradient stops here (nothing before the layer is differentiated,
-                # and frozen parameters do not matter); the clone lets a following in-place op run.
+                # Everything up to here ran without recording a graph (as fast as a plain forward);
+                # from here on autograd records. The leaf is where the gradient stops, so frozen
+                # parameters do not matter; the clone lets a following in-place op run.
+                torch.set_grad_enabled(True)
                 leaf = output.detach().requires_grad_(True)
                 store["act"] = leaf
                 return leaf.clone()
@@ -81,12 +86,14 @@ class TorchBackend(Backend):
 
         handle = layer.register_forward_hook(hook)
         try:
-            with torch.set_grad_enabled(need_grad):
+            with torch.no_grad():  # restores the caller's grad mode on exit, also after an exception
                 outputs = model(x)
         finally:
             handle.remove()
         if "act" not in store:
-            raise LayerOutputError(f"Layer {layer_name!r} did not run during the forward pass; pick a layer the model uses.")
+            raise LayerOutputError(
+                f"Layer {layer_name!r} did not run during the forward pass; pick a layer the model uses."
+            )
         act = store["act"]
         scores = outputs.detach() if isinstance(outputs, torch.Tensor) else None
         scores_np = self.to_numpy(scores) if scores is not None else np.zeros((0,), np.float32)

@@ -96,7 +96,9 @@ def cam_comparison_figure(
     """One row per image: the image, then one overlay per method, and one shared colour bar."""
     plt = _pyplot()
     n, m = len(images), len(results)
-    fig, axes = plt.subplots(n, m + 1, figsize=(3.2 * (m + 1) + 0.8, 3.2 * n + 0.6), layout="constrained", squeeze=False)
+    fig, axes = plt.subplots(
+        n, m + 1, figsize=(3.2 * (m + 1) + 0.8, 3.2 * n + 0.6), layout="constrained", squeeze=False
+    )
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
@@ -127,7 +129,9 @@ def filter_figure(kernel: np.ndarray, layer_name: str, max_filters: int, mode: s
     title = f"Filters of '{layer_name}' {kernel.shape[0]}x{kernel.shape[1]}x{kernel.shape[2]}x{kernel.shape[3]}"
     if mode == "rgb":
         rows, cols = _grid(n)
-        fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols + 0.4, 1.6 * rows + 0.6), layout="constrained", squeeze=False)
+        fig, axes = plt.subplots(
+            rows, cols, figsize=(1.6 * cols + 0.4, 1.6 * rows + 0.6), layout="constrained", squeeze=False
+        )
         rgb = normalize_maps(k.reshape(n, -1, 1)).reshape(k.shape)  # per-filter min-max over all channels
         for idx, ax in enumerate(axes.flat):
             _blank(ax)
@@ -141,7 +145,9 @@ def filter_figure(kernel: np.ndarray, layer_name: str, max_filters: int, mode: s
     if mode == "mean":
         maps = k.mean(axis=1)
         rows, cols = _grid(n)
-        fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols + 1.0, 1.6 * rows + 0.6), layout="constrained", squeeze=False)
+        fig, axes = plt.subplots(
+            rows, cols, figsize=(1.6 * cols + 1.0, 1.6 * rows + 0.6), layout="constrained", squeeze=False
+        )
         vmax = float(np.abs(maps).max()) or 1.0
         im = None
         for idx, ax in enumerate(axes.flat):
@@ -173,12 +179,16 @@ def filter_figure(kernel: np.ndarray, layer_name: str, max_filters: int, mode: s
     return fig
 
 
-def feature_map_figure(fmap: np.ndarray, channels: np.ndarray, layer_name: str, *, shared_scale: bool, cmap: str) -> Any:
+def feature_map_figure(
+    fmap: np.ndarray, channels: np.ndarray, layer_name: str, *, shared_scale: bool, cmap: str
+) -> Any:
     """Grid of channel maps with channel indices and colour bar(s)."""
     plt = _pyplot()
     n = len(channels)
     rows, cols = _grid(n)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.0 * cols + 1.0, 2.0 * rows + 0.6), layout="constrained", squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(2.0 * cols + 1.0, 2.0 * rows + 0.6), layout="constrained", squeeze=False
+    )
     sel = fmap[channels]
     vmin, vmax = float(sel.min()), float(sel.max())
     im = None

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Create (or reuse) .venv and install the project with both frameworks and the test tools.
+# Used by scripts/test.sh and scripts/demo.sh; safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+# torch is pinned: 2.13.0 is the CPU wheel; an unpinned torch pulls a ~5 GB CUDA build.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check \
+  "torch==2.13.0" "paddlepaddle==3.3.1" -e ".[test]"

@@ -1,0 +1,202 @@
+"""PaddlePaddle mechanism for the core: one-call forward post hooks, ``paddle.grad``, tensor <-> numpy.
+
+Read side by side with ``visualization/pytorch/_backend.py``: same methods, same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+from paddle import nn
+
+from ..core.backend import Backend, Capture, iter_chunks, live_channels, shape_text
+from ..core.errors import LayerOutputError, TargetError
+from ..core.targets import resolve_indices
+
+
+class PaddleBackend(Backend):
+    name = "paddle"
+    model_type = "paddle.nn.Layer"
+
+    def is_model(self, obj: Any) -> bool:
+        return isinstance(obj, nn.Layer)
+
+    def named_layers(self, model: Any) -> list[tuple[str, Any]]:
+        return [(n, m) for n, m in model.named_sublayers() if n]
+
+    def is_tensor(self, obj: Any) -> bool:
+        return isinstance(obj, paddle.Tensor)
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        return x.detach().cpu().astype("float32").numpy().copy()
+
+    def tensor_facts(self, x: Any) -> tuple[tuple[int, ...], bool, bool]:
+        is_float = bool(paddle.is_floating_point(x))
+        finite = bool(paddle.isfinite(x).all()) if is_float else True
+        return tuple(x.shape), is_float, finite
+
+    def to_model_input(self, model: Any, x: Any) -> Any:
+        param = next(iter(model.parameters()), None)
+        place = param.place if param is not None else x.place
+        dtype = param.dtype if param is not None and paddle.is_floating_point(param) else x.dtype
+        # detach: never build a graph into the user's tensor. Paddle's `.to` returns the very same
+        # tensor when nothing changes and `detach` shares memory, so clone: an in-place op at the
+        # start of the model's forward must not write into the caller's tensor.
+        x = x.detach().to(device=place, dtype=dtype).clone()
+        return x.unsqueeze(0) if x.ndim == 3 else x
+
+    @contextmanager
+    def eval_mode(self, model: Any) -> Iterator[None]:
+        # Only layers in train mode are switched (and switched back), flag by flag: Paddle's
+        # Layer.eval() would also switch the global dygraph tracer to eval mode, a process-wide side
+        # effect, and most models arrive in eval mode already.
+        switched = [m for m in model.sublayers(include_self=True) if m.training]
+        for m in switched:
+            m.training = False
+        try:
+            yield
+        finally:
+            for m in switched:
+                m.training = True
+
+    def conv_in_channels(self, layer: Any) -> int | None:
+        return layer._in_channels if isinstance(layer, nn.Conv2D) else None
+
+    def conv_kernel(self, layer: Any) -> np.ndarray | None:
+        if not isinstance(layer, nn.Conv2D):
+            return None
+        return self.to_numpy(layer.weight)
+
+    def capture(self, model: Any, x: Any, layer_name: str, layer: Any, target: Any, need_grad: bool) -> Capture:
+        store: dict[str, paddle.Tensor] = {}
+
+        def hook(module: nn.Layer, inputs: Any, output: Any) -> Any:
+            _check_spatial(layer_name, output, "act" in store)
+            if need_grad:
+                # Everything up to here ran without recording a graph (as fast as a plain forward);
+                # from here on autograd records. The leaf is where the gradient stops, so frozen
+                # parameters do not matter and paddle.grad has something to differentiate; the clone
+                # lets a following in-place op (F.relu_) run, which Paddle refuses on such a leaf.
+                paddle.set_grad_enabled(True)
+                leaf = output.detach()
+                leaf.stop_gradient = False
+                store["act"] = leaf
+                return leaf.clone()
+            store["act"] = output.detach().clone()  # detach shares memory: a later in-place op must not change it
+            return None
+
+        handle = layer.register_forward_post_hook(hook)
+        try:
+            with paddle.no_grad():  # restores the caller's grad mode on exit, also after an exception
+                outputs = model(x)
+        finally:
+            handle.remove()
+        if "act" not in store:
+            raise LayerOutputError(f"Layer {layer_name!r} did not run during the forward pass; pick a layer the model uses.")
+        act = store["act"]
+        scores = outputs.detach() if isinstance(outputs, paddle.Tensor) else None
+        scores_np = self.to_numpy(scores) if scores is not None else np.zeros((0,), np.float32)
+        targets: np.ndarray | None = None
+        grads_np: np.ndarray | None = None
+        if need_grad:
+            if callable(target):
+                selected = target(outputs)
+                if not isinstance(selected, paddle.Tensor) or tuple(selected.shape) != (act.shape[0],):
+                    raise TargetError(
+                        f"A callable target_class must return one score per sample, a tensor of shape "
+                        f"({act.shape[0]},); it returned {_describe(selected)}."
+                    )
+            else:
+                targets = resolve_indices(target, _scores_2d(scores_np, outputs))
+                index = paddle.to_tensor(targets, place=outputs.place).unsqueeze(1)
+                selected = paddle.take_along_axis(outputs, index, axis=1).squeeze(1)
+            (grad,) = paddle.grad(selected.sum(), act, allow_unused=True)
+            grads_np = np.zeros(tuple(act.shape), np.float32) if grad is None else self.to_numpy(grad)
+        elif target is not None or scores_np.ndim == 2:
+            if callable(target):
+                targets = None
+            else:
+                targets = resolve_indices(target, _scores_2d(scores_np, outputs))
+        return Capture(layer_name, self.to_numpy(act), grads_np, scores_np, targets)
+
+    def masked_scores(
+        self, model: Any, x: Any, activations: np.ndarray, targets: np.ndarray, batch_size: int, progress: bool
+    ) -> np.ndarray:
+        from tqdm.auto import tqdm
+
+        n, c, h, w = activations.shape
+        weights = np.zeros(n * c, np.float32)
+        live = live_channels(activations)
+        if live.size == 0:
+            return weights.reshape(n, c)
+        maps = paddle.to_tensor(activations.reshape(n * c, 1, h, w)[live], dtype=x.dtype, place=x.place)
+        sample = paddle.to_tensor(live // c, place=x.place)
+        cls = paddle.to_tensor(targets[live // c], place=x.place).unsqueeze(1)
+        out = paddle.empty([live.size], dtype="float32").to(device=x.place)
+        size = tuple(x.shape[-2:])
+        tiny = float(paddle.finfo(x.dtype).tiny)
+        with paddle.no_grad():
+            for sl in tqdm(list(iter_chunks(live.size, batch_size)), desc="Score-CAM", disable=not progress):
+                masks = F.interpolate(maps[sl], size=size, mode="bilinear", align_corners=False)
+                lo = masks.amin(axis=[2, 3], keepdim=True)
+                hi = masks.amax(axis=[2, 3], keepdim=True)
+                masks = (masks - lo) / paddle.clip(hi - lo, min=tiny)
+                logits = model(paddle.gather(x, sample[sl]) * masks)
+                out[sl] = paddle.take_along_axis(F.softmax(logits.astype("float32"), axis=1), cls[sl], axis=1).squeeze(1)
+        weights[live] = out.cpu().numpy()
+        return weights.reshape(n, c)
+
+    def spatial_outputs(self, model: Any, x: Any) -> list[tuple[str, tuple[int, ...]]]:
+        seen: list[tuple[str, tuple[int, ...]]] = []
+
+        def make_hook(name: str) -> Any:
+            def hook(module: nn.Layer, inputs: Any, output: Any) -> None:
+                if isinstance(output, paddle.Tensor) and output.ndim == 4:
+                    seen.append((name, tuple(output.shape)))
+
+            return hook
+
+        handles = [m.register_forward_post_hook(make_hook(n)) for n, m in self.named_layers(model)]
+        try:
+            with paddle.no_grad():
+                model(x)
+        finally:
+            for h in handles:
+                h.remove()
+        return seen
+
+
+def _check_spatial(layer_name: str, output: Any, seen_before: bool) -> None:
+    if seen_before:
+        raise LayerOutputError(
+            f"Layer {layer_name!r} ran more than once in one forward pass (a shared module), so its output "
+            "is ambiguous. Choose a layer that runs once per forward pass."
+        )
+    if not isinstance(output, paddle.Tensor) or output.ndim != 4:
+        raise LayerOutputError(
+            f"Layer {layer_name!r} must output a 4-D (N, C, h, w) tensor; it returned {_describe(output)}. "
+            "Choose a convolutional layer or block (cnnvis layers lists the output shapes)."
+        )
+
+
+def _describe(obj: Any) -> str:
+    if isinstance(obj, paddle.Tensor):
+        return f"a tensor of shape {shape_text(obj.shape)}"
+    return f"a {type(obj).__name__}"
+
+
+def _scores_2d(scores_np: np.ndarray, outputs: Any) -> np.ndarray:
+    if not isinstance(outputs, paddle.Tensor):
+        raise TargetError(
+            f"The model returned {_describe(outputs)}, not a (N, num_classes) tensor, so a class index "
+            "cannot be picked. Pass target_class as a callable that maps the outputs to one score per sample."
+        )
+    return scores_np
+
+
+BACKEND = PaddleBackend()

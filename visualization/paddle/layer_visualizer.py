@@ -1,0 +1,15 @@
+"""Filters, feature maps and gradients of PaddlePaddle models: ``CNNLayerVisualizer``."""
+
+from __future__ import annotations
+
+from ..core import layer_viz as _core
+from ._backend import BACKEND
+
+__all__ = ["CNNLayerVisualizer", "GradientResult"]
+
+GradientResult = _core.GradientResult
+
+
+class CNNLayerVisualizer(_core.CNNLayerVisualizer):
+    __doc__ = _core.CNNLayerVisualizer.__doc__
+    backend = BACKEND
