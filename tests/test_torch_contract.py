@@ -232,3 +232,48 @@ def test_core_imports_no_framework_and_torch_side_no_paddle():
     assert not {"torch", "paddle", "matplotlib", "plotly"} & core
     torch_side = _loaded_modules("import visualization.pytorch.cam_visualizer, visualization.pytorch.layer_visualizer")
     assert "torch" in torch_side and "paddle" not in torch_side
+
+
+def test_works_inside_callers_no_grad_and_restores_grad_mode():
+    model = seeded(SmallNet())
+    x = torch.rand(2, 3, 8, 8)
+    outside = GradCAM(model, "conv2").compute(x, 1)
+    with torch.no_grad():
+        inside = GradCAM(model, "conv2").compute(x, 1)
+        assert not torch.is_grad_enabled()
+    np.testing.assert_allclose(inside.weights, outside.weights, rtol=1e-6)
+    assert np.abs(inside.weights).sum() > 0
+    assert torch.is_grad_enabled()
+
+
+def test_model_writing_into_its_input_does_not_touch_the_callers_tensor():
+    model = nn.Sequential(nn.ReLU(inplace=True), nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 2))
+    x = torch.randn(1, 3, 8, 8)
+    before = x.clone()
+    GradCAM(model, "1").generate_cam(x, 0)
+    CNNLayerVisualizer(model).get_feature_maps(x, "1")
+    torch.testing.assert_close(x, before, rtol=0, atol=0)
+
+
+def test_auto_layer_skips_one_by_one_outputs():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    cam = GradCAM(model)
+    cam.generate_cam(torch.rand(1, 3, 8, 8))
+    assert cam.target_layer_name == "1"  # the ReLU's 6x6 output, not the 1x1 pooled one
+
+
+class Detour(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.used = nn.Conv2d(3, 2, 3)
+        self.unused = nn.Conv2d(3, 2, 3)
+
+    def forward(self, x):
+        self.unused(x)  # runs, but the output ignores it
+        return self.used(x).mean(dim=(2, 3))
+
+
+def test_layer_off_the_output_path_warns():
+    with pytest.warns(RuntimeWarning, match="does not depend on layer 'unused'"):
+        res = GradCAM(Detour(), "unused").compute(torch.rand(1, 3, 6, 6), 0)
+    assert not res.weights.any()

@@ -94,7 +94,9 @@ class PaddleBlock(paddle.nn.Layer):
 class PaddleResBN(paddle.nn.Layer):
     def __init__(self, num_classes: int = 3) -> None:
         super().__init__()
-        self.stem = paddle.nn.Sequential(paddle.nn.Conv2D(3, 6, 3, padding=1), paddle.nn.BatchNorm2D(6), paddle.nn.ReLU())
+        self.stem = paddle.nn.Sequential(
+            paddle.nn.Conv2D(3, 6, 3, padding=1), paddle.nn.BatchNorm2D(6), paddle.nn.ReLU()
+        )
         self.pool = paddle.nn.MaxPool2D(2, 2, ceil_mode=True)
         self.block = PaddleBlock(6)
         self.gap = paddle.nn.AdaptiveAvgPool2D(1)
@@ -138,8 +140,20 @@ class Twin:
 
 
 _BUILDERS = {
-    "catdog": (lambda: TorchCatDog(image_size=32), lambda: PaddleCatDog(image_size=32), (3, 32, 32), ("conv2", "conv3"), ("conv1", "conv2", "conv3")),
-    "resbn": (TorchResBN, PaddleResBN, (3, 15, 15), ("stem.1", "block.bn2", "block"), ("stem.0", "block.conv1", "block.conv2")),
+    "catdog": (
+        lambda: TorchCatDog(image_size=32),
+        lambda: PaddleCatDog(image_size=32),
+        (3, 32, 32),
+        ("conv2", "conv3"),
+        ("conv1", "conv2", "conv3"),
+    ),
+    "resbn": (
+        TorchResBN,
+        PaddleResBN,
+        (3, 15, 15),
+        ("stem.1", "block.bn2", "block"),
+        ("stem.0", "block.conv1", "block.conv2"),
+    ),
     "gap": (TorchGap, PaddleGap, (3, 10, 10), ("conv", "relu"), ("conv",)),
 }
 TWINS = tuple(_BUILDERS)
@@ -194,7 +208,7 @@ def load_paddle(model: paddle.nn.Layer, weights: dict[str, np.ndarray]) -> None:
     model.set_state_dict(state)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def make_twin(name: str, seed: int = SEED) -> Twin:
     """Build twin ``name`` (one of :data:`TWINS`) in both frameworks with the same seeded weights, in eval mode.
 

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from .core.errors import ModelTypeError, VisualizationError
+from .core.errors import ModelTypeError, StateDictMismatchError, check_state_dict_shapes
 
 __all__ = ["StateDictMismatchError", "paddle_to_torch_state_dict", "torch_to_paddle_state_dict"]
 
@@ -43,24 +43,6 @@ __all__ = ["StateDictMismatchError", "paddle_to_torch_state_dict", "torch_to_pad
 _BN_TORCH_TO_PADDLE = {"running_mean": "_mean", "running_var": "_variance"}
 _BN_PADDLE_TO_TORCH = {v: k for k, v in _BN_TORCH_TO_PADDLE.items()}
 _DROPPED_TORCH = ("num_batches_tracked",)
-
-
-class StateDictMismatchError(VisualizationError, ValueError):
-    """A converted state dict does not fit the target model (missing, unexpected or mis-shaped keys).
-
-    Attributes:
-        missing: keys the model has but the converted dict lacks.
-        unexpected: keys of the converted dict the model does not have.
-        mismatched: ``(key, converted_shape, model_shape)`` for every key whose shapes differ.
-    """
-
-    def __init__(
-        self, message: str, missing: list[str], unexpected: list[str], mismatched: list[tuple[str, tuple, tuple]]
-    ) -> None:
-        super().__init__(message)
-        self.missing = missing
-        self.unexpected = unexpected
-        self.mismatched = mismatched
 
 
 def torch_to_paddle_state_dict(state_dict: Mapping[str, Any], paddle_model: Any = None) -> dict[str, np.ndarray]:
@@ -126,7 +108,9 @@ def paddle_to_torch_state_dict(state_dict: Mapping[str, Any], torch_model: Any =
         out[key] = _convert_value(key, _as_numpy(value), linear)
     if torch_model is not None:
         expected = {
-            k: s for k, s in _target_shapes(torch_model.state_dict()).items() if k.rpartition(".")[2] not in _DROPPED_TORCH
+            k: s
+            for k, s in _target_shapes(torch_model.state_dict()).items()
+            if k.rpartition(".")[2] not in _DROPPED_TORCH
         }
         _check_against(out, expected, "torch", "paddle_to_torch_state_dict")
     return out
@@ -160,7 +144,9 @@ def _linear_weight_names(model: Any, framework: str) -> set[str]:
         import torch
 
         if not isinstance(model, torch.nn.Module):
-            raise ModelTypeError(f"torch_model must be a torch.nn.Module; got {type(model).__module__}.{type(model).__qualname__}.")
+            raise ModelTypeError(
+                f"torch_model must be a torch.nn.Module; got {type(model).__module__}.{type(model).__qualname__}."
+            )
         layers, linear_type = model.named_modules(), torch.nn.Linear
     else:
         import paddle
@@ -177,23 +163,13 @@ def _target_shapes(state_dict: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
     return {k: tuple(int(s) for s in v.shape) for k, v in state_dict.items()}
 
 
-def _check_against(converted: dict[str, np.ndarray], expected: dict[str, tuple[int, ...]], side: str, func: str) -> None:
+def _check_against(
+    converted: dict[str, np.ndarray], expected: dict[str, tuple[int, ...]], side: str, func: str
+) -> None:
     """Raise :class:`StateDictMismatchError` listing every difference between the two key/shape sets."""
-    missing = sorted(set(expected) - set(converted))
-    unexpected = sorted(set(converted) - set(expected))
-    mismatched = [
-        (k, tuple(converted[k].shape), expected[k])
-        for k in expected
-        if k in converted and tuple(converted[k].shape) != expected[k]
-    ]
-    if not (missing or unexpected or mismatched):
-        return
-    lines = [f"{func}: the converted state dict does not fit the {side} model."]
-    if missing:
-        lines.append(f"  missing keys (in the model, not in the state dict): {missing}")
-    if unexpected:
-        lines.append(f"  unexpected keys (in the state dict, not in the model): {unexpected}")
-    for k, got, want in mismatched:
-        lines.append(f"  shape mismatch for {k!r}: converted {got}, model expects {want}")
-    lines.append("Check that both models have the same architecture and the same layer names.")
-    raise StateDictMismatchError("\n".join(lines), missing, unexpected, mismatched)
+    check_state_dict_shapes(
+        {k: tuple(int(d) for d in v.shape) for k, v in converted.items()},
+        expected,
+        f"{func}: the converted state dict does not fit the {side} model",
+        "Check that both models have the same architecture and the same layer names.",
+    )

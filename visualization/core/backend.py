@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 import math
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -186,6 +187,17 @@ def live_channels(activations: np.ndarray) -> np.ndarray:
     n, c = activations.shape[:2]
     flat = activations.reshape(n * c, -1)
     return np.flatnonzero(flat.max(axis=1) > flat.min(axis=1))
+
+
+def no_gradient_path(layer_name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Zeros of ``shape``, with a warning: the target score does not depend on the layer at all."""
+    warnings.warn(
+        f"The target score does not depend on layer {layer_name!r} (no gradient path from the output to it), "
+        "so its gradients are all zero. Choose a layer on the path to the output you explain.",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+    return np.zeros(shape, np.float32)
 
 
 def check_batch_size(batch_size: int) -> int:

@@ -53,13 +53,14 @@ def auto_layer(backend: Backend, model: Any, x: Any) -> tuple[str, Any]:
     """The last layer (in execution order) whose output is a 4-D ``(N, C, h, w)`` tensor.
 
     Layers that run more than once per forward pass (a shared pooling module, say) are skipped:
-    their output is ambiguous.
+    their output is ambiguous; so are ``1 x 1`` outputs (a global pooling kept 4-D).
     """
     calls = backend.spatial_outputs(model, x)
     counts: dict[str, int] = {}
     for name, _ in calls:
         counts[name] = counts.get(name, 0) + 1
-    spatial = [(n, s) for n, s in calls if counts[n] == 1]
+    # h * w == 1 (a global pooling kept 4-D) has no spatial extent to explain
+    spatial = [(n, s) for n, s in calls if counts[n] == 1 and s[2] * s[3] > 1]
     if not spatial:
         raise LayerOutputError(
             "target_layer=None asks for the last layer with a spatial (N, C, h, w) output, but no "

@@ -33,6 +33,10 @@ def gradcampp_weights(acts: np.ndarray, grads: np.ndarray) -> np.ndarray:
     where a zero denominator gives :math:`\alpha = 0`. (The positive factor :math:`\exp(S)` that
     multiplies the ReLU term is dropped: it scales the whole map and vanishes after normalization.)
 
+    The derivation assumes non-negative activations (the paper targets post-ReLU maps). On a
+    pre-activation layer :math:`\sum A_k` can be negative, the denominator can approach 0 and the
+    weights become ill-conditioned: prefer a layer whose output is post-ReLU for Grad-CAM++.
+
     This is the paper's reading (also pytorch-grad-cam's). torchcam 0.5.0 differs: it sums
     :math:`A_k(a,b)\, g_k(a,b)^3` over positions in the denominator and its in-place division acts on
     a copy, so its effective :math:`\alpha` is :math:`g^2`.

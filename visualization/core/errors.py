@@ -33,3 +33,44 @@ class TargetError(VisualizationError, ValueError):
 
 class ModelTypeError(VisualizationError, TypeError):
     """The object given as a model is not a model of the adapter's framework."""
+
+
+class StateDictMismatchError(VisualizationError, ValueError):
+    """Weights do not fit a model: missing, unexpected or mis-shaped keys.
+
+    Attributes:
+        missing: keys the model has but the weights lack.
+        unexpected: keys of the weights the model does not have.
+        mismatched: ``(key, given_shape, model_shape)`` for every key whose shapes differ.
+    """
+
+    def __init__(
+        self, message: str, missing: list[str], unexpected: list[str], mismatched: list[tuple[str, tuple, tuple]]
+    ) -> None:
+        super().__init__(message)
+        self.missing = missing
+        self.unexpected = unexpected
+        self.mismatched = mismatched
+
+
+def check_state_dict_shapes(
+    given: dict[str, tuple[int, ...]], expected: dict[str, tuple[int, ...]], what: str, hint: str
+) -> None:
+    """Raise :class:`StateDictMismatchError` listing every difference between two ``{key: shape}`` maps.
+
+    ``what`` opens the message (e.g. ``"weights.pt does not fit EfficientNetLite0"``), ``hint`` ends it.
+    """
+    missing = sorted(set(expected) - set(given))
+    unexpected = sorted(set(given) - set(expected))
+    mismatched = [(k, given[k], expected[k]) for k in expected if k in given and given[k] != expected[k]]
+    if not (missing or unexpected or mismatched):
+        return
+    lines = [f"{what}."]
+    if missing:
+        lines.append(f"  missing keys (in the model, not in the weights): {missing}")
+    if unexpected:
+        lines.append(f"  unexpected keys (in the weights, not in the model): {unexpected}")
+    for k, got, want in mismatched:
+        lines.append(f"  shape mismatch for {k!r}: weights {got}, model expects {want}")
+    lines.append(hint)
+    raise StateDictMismatchError("\n".join(lines), missing, unexpected, mismatched)

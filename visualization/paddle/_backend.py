@@ -14,7 +14,7 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
-from ..core.backend import Backend, Capture, iter_chunks, live_channels, shape_text
+from ..core.backend import Backend, Capture, iter_chunks, live_channels, no_gradient_path, shape_text
 from ..core.errors import LayerOutputError, TargetError
 from ..core.targets import resolve_indices
 
@@ -87,7 +87,7 @@ class PaddleBackend(Backend):
                 leaf.stop_gradient = False
                 store["act"] = leaf
                 return leaf.clone()
-            store["act"] = output.detach().clone()  # detach shares memory: a later in-place op must not change it
+            store["act"] = output.detach().clone()  # detach shares memory; a later in-place op must not reach it
             return None
 
         handle = layer.register_forward_post_hook(hook)
@@ -97,26 +97,31 @@ class PaddleBackend(Backend):
         finally:
             handle.remove()
         if "act" not in store:
-            raise LayerOutputError(f"Layer {layer_name!r} did not run during the forward pass; pick a layer the model uses.")
+            raise LayerOutputError(
+                f"Layer {layer_name!r} did not run during the forward pass; pick a layer the model uses."
+            )
         act = store["act"]
         scores = outputs.detach() if isinstance(outputs, paddle.Tensor) else None
         scores_np = self.to_numpy(scores) if scores is not None else np.zeros((0,), np.float32)
         targets: np.ndarray | None = None
         grads_np: np.ndarray | None = None
         if need_grad:
-            if callable(target):
-                selected = target(outputs)
-                if not isinstance(selected, paddle.Tensor) or tuple(selected.shape) != (act.shape[0],):
-                    raise TargetError(
-                        f"A callable target_class must return one score per sample, a tensor of shape "
-                        f"({act.shape[0]},); it returned {_describe(selected)}."
-                    )
-            else:
-                targets = resolve_indices(target, _scores_2d(scores_np, outputs))
-                index = paddle.to_tensor(targets, place=outputs.place).unsqueeze(1)
-                selected = paddle.take_along_axis(outputs, index, axis=1).squeeze(1)
-            (grad,) = paddle.grad(selected.sum(), act, allow_unused=True)
-            grads_np = np.zeros(tuple(act.shape), np.float32) if grad is None else self.to_numpy(grad)
+            # The caller may be inside paddle.no_grad(): the score selection must be recorded, and
+            # paddle.grad finds no gradient path (returns None) with grad mode off.
+            with paddle.enable_grad():
+                if callable(target):
+                    selected = target(outputs)
+                    if not isinstance(selected, paddle.Tensor) or tuple(selected.shape) != (act.shape[0],):
+                        raise TargetError(
+                            f"A callable target_class must return one score per sample, a tensor of shape "
+                            f"({act.shape[0]},); it returned {_describe(selected)}."
+                        )
+                else:
+                    targets = resolve_indices(target, _scores_2d(scores_np, outputs))
+                    index = paddle.to_tensor(targets, place=outputs.place).unsqueeze(1)
+                    selected = paddle.take_along_axis(outputs, index, axis=1).squeeze(1)
+                (grad,) = paddle.grad(selected.sum(), act, allow_unused=True)
+                grads_np = no_gradient_path(layer_name, tuple(act.shape)) if grad is None else self.to_numpy(grad)
         elif target is not None or scores_np.ndim == 2:
             if callable(target):
                 targets = None
@@ -147,7 +152,8 @@ class PaddleBackend(Backend):
                 hi = masks.amax(axis=[2, 3], keepdim=True)
                 masks = (masks - lo) / paddle.clip(hi - lo, min=tiny)
                 logits = model(paddle.gather(x, sample[sl]) * masks)
-                out[sl] = paddle.take_along_axis(F.softmax(logits.astype("float32"), axis=1), cls[sl], axis=1).squeeze(1)
+                probs = F.softmax(logits.astype("float32"), axis=1)
+                out[sl] = paddle.take_along_axis(probs, cls[sl], axis=1).squeeze(1)
         weights[live] = out.cpu().numpy()
         return weights.reshape(n, c)
 

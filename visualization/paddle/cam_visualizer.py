@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..core import cam as _core
+from ..core.docs import for_framework
 from ._backend import BACKEND
 
 __all__ = ["CAMResult", "GradCAM", "GradCAMPlusPlus", "ScoreCAM", "compare_cam_methods"]
@@ -23,17 +24,17 @@ CAMResult = _core.CAMResult
 
 
 class GradCAM(_core.GradCAM):
-    __doc__ = _core.GradCAM.__doc__
+    __doc__ = for_framework(_core.GradCAM.__doc__, "paddle")
     backend = BACKEND
 
 
 class GradCAMPlusPlus(_core.GradCAMPlusPlus):
-    __doc__ = _core.GradCAMPlusPlus.__doc__
+    __doc__ = for_framework(_core.GradCAMPlusPlus.__doc__, "paddle")
     backend = BACKEND
 
 
 class ScoreCAM(_core.ScoreCAM):
-    __doc__ = _core.ScoreCAM.__doc__
+    __doc__ = for_framework(_core.ScoreCAM.__doc__, "paddle")
     backend = BACKEND
 
 

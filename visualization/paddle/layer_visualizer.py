@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..core import layer_viz as _core
+from ..core.docs import for_framework
 from ._backend import BACKEND
 
 __all__ = ["CNNLayerVisualizer", "GradientResult"]
@@ -11,5 +12,5 @@ GradientResult = _core.GradientResult
 
 
 class CNNLayerVisualizer(_core.CNNLayerVisualizer):
-    __doc__ = _core.CNNLayerVisualizer.__doc__
+    __doc__ = for_framework(_core.CNNLayerVisualizer.__doc__, "paddle")
     backend = BACKEND

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..core.backend import Backend, Capture, iter_chunks, live_channels, shape_text
+from ..core.backend import Backend, Capture, iter_chunks, live_channels, no_gradient_path, shape_text
 from ..core.errors import LayerOutputError, TargetError
 from ..core.targets import resolve_indices
 
@@ -44,7 +44,9 @@ class TorchBackend(Backend):
         param = next(model.parameters(), None)
         device = param.device if param is not None else x.device
         dtype = param.dtype if param is not None and param.is_floating_point() else x.dtype
-        x = x.detach().to(device=device, dtype=dtype)  # detach: never build a graph into the user's tensor
+        # detach: never build a graph into the user's tensor; copy: a model that modifies its input
+        # in place (a leading ReLU(inplace=True)) must not write into the caller's tensor
+        x = x.detach().to(device=device, dtype=dtype, copy=True)
         return x.unsqueeze(0) if x.dim() == 3 else x
 
     @contextmanager
@@ -100,19 +102,22 @@ class TorchBackend(Backend):
         targets: np.ndarray | None = None
         grads_np: np.ndarray | None = None
         if need_grad:
-            if callable(target):
-                selected = target(outputs)
-                if not isinstance(selected, torch.Tensor) or tuple(selected.shape) != (act.shape[0],):
-                    raise TargetError(
-                        f"A callable target_class must return one score per sample, a tensor of shape "
-                        f"({act.shape[0]},); it returned {_describe(selected)}."
-                    )
-            else:
-                targets = resolve_indices(target, _scores_2d(scores_np, outputs))
-                index = torch.as_tensor(targets, device=outputs.device).unsqueeze(1)
-                selected = outputs.gather(1, index).squeeze(1)
-            (grad,) = torch.autograd.grad(selected.sum(), act, allow_unused=True)
-            grads_np = np.zeros(tuple(act.shape), np.float32) if grad is None else self.to_numpy(grad)
+            # The caller may be inside torch.no_grad(): the score selection must be recorded, and
+            # autograd.grad finds no graph with grad mode off.
+            with torch.enable_grad():
+                if callable(target):
+                    selected = target(outputs)
+                    if not isinstance(selected, torch.Tensor) or tuple(selected.shape) != (act.shape[0],):
+                        raise TargetError(
+                            f"A callable target_class must return one score per sample, a tensor of shape "
+                            f"({act.shape[0]},); it returned {_describe(selected)}."
+                        )
+                else:
+                    targets = resolve_indices(target, _scores_2d(scores_np, outputs))
+                    index = torch.as_tensor(targets, device=outputs.device).unsqueeze(1)
+                    selected = outputs.gather(1, index).squeeze(1)
+                (grad,) = torch.autograd.grad(selected.sum(), act, allow_unused=True)
+                grads_np = no_gradient_path(layer_name, tuple(act.shape)) if grad is None else self.to_numpy(grad)
         elif target is not None or scores_np.ndim == 2:
             if callable(target):
                 targets = None
