@@ -32,3 +32,24 @@ def fmt_ratio(t: float | None, base: float) -> str:
 
 def fmt_ms(t: float | None) -> str:
     return "n/a" if t is None else f"{t * 1000:.1f}"
+
+
+def _status_mb(field: str) -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field):
+                return int(line.split()[1]) / 1024.0
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def peak_rss_delta_mb(fn: Callable[[], object]) -> float | None:
+    """Peak resident memory added while ``fn()`` runs, in MiB (Linux: resets the high-water mark
+    through /proc/self/clear_refs, so the peak is this call's own). ``None`` where unsupported."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        before = _status_mb("VmRSS")
+    except OSError:
+        return None
+    fn()
+    return max(0.0, _status_mb("VmHWM") - before)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# One command from a fresh clone to the main job's output: set-up, then the quick start on the
-# embedded default, writing figures to out/quickstart/.
+# One command from a fresh clone to the main job's output: set-up, then `cnnvis demo` on the
+# embedded default (pretrained EfficientNet-Lite0, four bundled CC0 photos, both frameworks),
+# writing out/demo/report.html. Extra arguments go to `cnnvis demo` (e.g. --framework torch).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup-env.sh
-MPLBACKEND=Agg .venv/bin/python examples/quickstart_pytorch.py --out out/quickstart "$@"
+CNNVIS_SKIP_BROWSER=1 bash scripts/setup-env.sh
+MPLBACKEND=Agg .venv/bin/cnnvis demo --framework both --out out/demo --force "$@"

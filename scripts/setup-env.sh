@@ -7,6 +7,11 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
+# The report's browser test drives Debian's Chromium (never a browser that playwright downloads).
+if [ "${CNNVIS_SKIP_BROWSER:-0}" != "1" ] && ! command -v chromium >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" = "0" ] || SUDO="sudo"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
 # torch is pinned: 2.13.0 is the CPU wheel; an unpinned torch pulls a ~5 GB CUDA build.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check \
   "torch==2.13.0" "paddlepaddle==3.3.1" -e ".[test]"

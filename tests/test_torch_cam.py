@@ -197,3 +197,18 @@ def test_auto_layer_is_last_spatial_layer_run_once(caplog):
     c2 = GradCAM(catdog)
     c2.generate_cam(torch.rand(1, 3, 16, 16))
     assert c2.target_layer_name == "conv3"  # the shared 'pool' runs three times and is skipped
+
+
+@pytest.mark.parametrize("cam_cls", [GradCAM, GradCAMPlusPlus, ScoreCAM])
+def test_compute_many_equals_separate_computes(cam_cls):
+    model = seeded(CatDogCNN(num_classes=3, image_size=16), seed=4)
+    x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(6))
+    cam = cam_cls(model, "conv2")
+    many = cam.compute_many(x, [None, [2, 0], 1])
+    for got, target in zip(many, [None, [2, 0], 1]):
+        one = cam.compute(x, target)
+        np.testing.assert_array_equal(got.targets, one.targets)
+        np.testing.assert_allclose(got.weights, one.weights, rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(got.heatmaps, one.heatmaps, atol=1e-6)
+    with pytest.raises(ValueError, match="non-empty list"):
+        cam.compute_many(x, [])

@@ -102,15 +102,40 @@ class Backend(abc.ABC):
     def masked_scores(
         self, model: Any, x: Any, activations: np.ndarray, targets: np.ndarray, batch_size: int, progress: bool
     ) -> np.ndarray:
-        """Score-CAM scores ``(N, C)``: for every non-constant channel map ``A_k`` of sample ``n``,
-        ``softmax(f(x_n * M_k))[target_n]`` with ``M_k`` the map upsampled to the input size and
-        min-max normalized; constant maps score 0. Runs in batches of ``batch_size`` under no-grad."""
+        """Score-CAM scores ``(N, T, C)`` for ``targets`` of shape ``(N, T)`` (``T`` classes per image):
+        for every non-constant channel map ``A_k`` of sample ``n``, ``softmax(f(x_n * M_k))[targets[n, t]]``
+        with ``M_k`` the map upsampled to the input size and min-max normalized; constant maps score 0.
+        Each masked input is run once, in batches of ``batch_size`` under no-grad, for all ``T`` targets."""
 
     @abc.abstractmethod
-    def spatial_outputs(self, model: Any, x: Any) -> list[tuple[str, tuple[int, ...]]]:
-        """``(name, output_shape)`` of every sub-layer whose output is a 4-D tensor, in the order
-        in which their forward calls finished (so a container comes after its children); a layer that
-        runs several times appears once per call."""
+    def trace_outputs(self, model: Any, x: Any) -> list[tuple[str, tuple[int, ...] | None]]:
+        """``(name, output_shape)`` of every sub-layer call, in the order in which the calls finished
+        (so a container comes after its children); ``None`` where the output is not one tensor. A
+        layer that runs several times appears once per call."""
+
+    @abc.abstractmethod
+    def from_numpy(self, model: Any, array: np.ndarray) -> Any:
+        """A float32 tensor with the values of ``array`` on the model's device."""
+
+    @abc.abstractmethod
+    def predict(self, model: Any, x: Any) -> np.ndarray:
+        """The model's outputs for ``x`` as numpy (eval mode, no gradients, flags restored)."""
+
+    @abc.abstractmethod
+    def read_weights(self, path: str) -> Any:
+        """Load a weights file with the framework's own safe loader (torch: ``weights_only=True``)."""
+
+    @abc.abstractmethod
+    def state_shapes(self, model: Any) -> dict[str, tuple[int, ...]]:
+        """``{key: shape}`` of the model's state dict."""
+
+    @abc.abstractmethod
+    def apply_weights(self, model: Any, state: dict[str, Any]) -> None:
+        """Copy a checked state dict (framework tensors or numpy arrays) into the model."""
+
+    @abc.abstractmethod
+    def own_parameter_count(self, layer: Any) -> int:
+        """Number of parameters a layer holds itself (its children not counted)."""
 
     # ----------------------------------------------------------------- shared policy
     def first_conv_in_channels(self, model: Any) -> int | None:

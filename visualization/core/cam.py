@@ -10,6 +10,7 @@ twin) subclass these and only bind a :class:`~visualization.core.backend.Backend
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from .backend import Backend, Capture, check_batch_size, shape_text
 from .errors import LayerOutputError, TargetError
 from .image import normalize_maps, resize_bilinear
 from .layers import resolve_layer
+from .targets import resolve_indices
 
 logger = logging.getLogger("visualization")
 
@@ -55,7 +57,7 @@ def auto_layer(backend: Backend, model: Any, x: Any) -> tuple[str, Any]:
     Layers that run more than once per forward pass (a shared pooling module, say) are skipped:
     their output is ambiguous; so are ``1 x 1`` outputs (a global pooling kept 4-D).
     """
-    calls = backend.spatial_outputs(model, x)
+    calls = [(n, s) for n, s in backend.trace_outputs(model, x) if s is not None and len(s) == 4]
     counts: dict[str, int] = {}
     for name, _ in calls:
         counts[name] = counts.get(name, 0) + 1
@@ -113,17 +115,31 @@ class BaseCAM:
         ``target_class`` is ``None`` (the predicted class), an int, one int per sample, or a callable
         mapping the model's outputs to one score per sample.
         """
+        return self.compute_many(x, [target_class])[0]
+
+    def compute_many(self, x: Any, targets: Sequence[Any]) -> list[CAMResult]:
+        """One :class:`CAMResult` per entry of ``targets`` (each as in :meth:`compute`), sharing
+        whatever work the method can share (Score-CAM runs its masked inputs once for all of them)."""
+        if isinstance(targets, (str, bytes)) or not isinstance(targets, Sequence) or not targets:
+            raise TargetError(f"targets must be a non-empty list of targets (one per map wanted); got {targets!r}.")
         xt = self.backend.prepare_input(self.model, x)
         with self.backend.eval_mode(self.model):
             if self.target_layer is None:
                 self.target_layer_name, self.target_layer = auto_layer(self.backend, self.model, xt)
-            assert self.target_layer_name is not None
+            return self._compute_prepared(xt, targets)
+
+    def _compute_prepared(self, xt: Any, targets: Sequence[Any]) -> list[CAMResult]:
+        out = []
+        for target in targets:
             cap = self.backend.capture(
-                self.model, xt, self.target_layer_name, self.target_layer, target_class, self.needs_gradients
+                self.model, xt, self.target_layer_name, self.target_layer, target, self.needs_gradients
             )
-            weights = np.asarray(self.channel_weights(cap, xt), dtype=np.float32)
+            out.append(self._finish(xt, cap, np.asarray(self.channel_weights(cap, xt), dtype=np.float32)))
+        return out
+
+    def _finish(self, xt: Any, cap: Capture, weights: np.ndarray) -> CAMResult:
         raw = cam_math.weighted_sum(weights, cap.activations)
-        size = self.backend.tensor_facts(xt)[0][-2:]
+        size = tuple(int(d) for d in xt.shape[-2:])
         heatmaps = normalize_maps(resize_bilinear(raw, size))
         return CAMResult(self.method_name, cap.layer_name, heatmaps, raw, weights, cap.targets, cap.outputs)
 
@@ -257,13 +273,26 @@ class ScoreCAM(BaseCAM):
 
     def channel_weights(self, capture: Capture, x: Any) -> np.ndarray:
         if capture.targets is None:
-            raise TargetError(
-                "Score-CAM weighs channels by the softmax probability of a class, so it needs class "
-                "indices; a callable target_class is not supported. Pass None, an int or one int per sample."
-            )
+            raise TargetError(_SCORECAM_TARGETS)
         return self.backend.masked_scores(
-            self.model, x, capture.activations, capture.targets, self.batch_size, self.progress
-        )
+            self.model, x, capture.activations, capture.targets[:, None], self.batch_size, self.progress
+        )[:, 0]
+
+    def _compute_prepared(self, xt: Any, targets: Sequence[Any]) -> list[CAMResult]:
+        cap = self.backend.capture(self.model, xt, self.target_layer_name, self.target_layer, None, False)
+        if any(callable(t) for t in targets):
+            raise TargetError(_SCORECAM_TARGETS)
+        idx = np.stack([resolve_indices(t, cap.outputs) for t in targets], axis=1)  # (N, T)
+        scores = self.backend.masked_scores(self.model, xt, cap.activations, idx, self.batch_size, self.progress)
+        return [
+            self._finish(xt, dataclasses.replace(cap, targets=idx[:, j]), scores[:, j]) for j in range(len(targets))
+        ]
+
+
+_SCORECAM_TARGETS = (
+    "Score-CAM weighs channels by the softmax probability of a class, so it needs class "
+    "indices; a callable target_class is not supported. Pass None, an int or one int per sample."
+)
 
 
 def compare_cams(

@@ -35,6 +35,10 @@ class ModelTypeError(VisualizationError, TypeError):
     """The object given as a model is not a model of the adapter's framework."""
 
 
+class WeightsFileError(VisualizationError, ValueError):
+    """A weights file is missing, unreadable, or does not hold a state dict."""
+
+
 class StateDictMismatchError(VisualizationError, ValueError):
     """Weights do not fit a model: missing, unexpected or mis-shaped keys.
 

@@ -29,6 +29,8 @@ from PIL import Image
 __all__ = [
     "CAT_CLASSES",
     "DOG_CLASSES",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
     "MEAN",
     "NUM_CLASSES",
     "STD",
@@ -42,6 +44,9 @@ DOG_CLASSES = range(151, 269)  # Chihuahua .. Mexican hairless
 # Per-channel mean and std on the 0-255 scale (TensorFlow EfficientNet-Lite: 127 and 128).
 MEAN = (127.0, 127.0, 127.0)
 STD = (128.0, 128.0, 128.0)
+#: The usual ImageNet statistics (0.485, 0.456, 0.406) / (0.229, 0.224, 0.225) on the 0..255 scale.
+IMAGENET_MEAN = (123.675, 116.28, 103.53)
+IMAGENET_STD = (58.395, 57.12, 57.375)
 
 
 # The first WordNet synonym is the usual short label; these four would otherwise be duplicates.
@@ -70,13 +75,21 @@ def imagenet_class_names() -> list[str]:
     return list(_names())
 
 
-def preprocess(image: Any, size: int = 224, resize: int = 256) -> tuple[np.ndarray, Image.Image]:
+def preprocess(
+    image: Any,
+    size: int = 224,
+    resize: int = 256,
+    mean: tuple[float, float, float] = MEAN,
+    std: tuple[float, float, float] = STD,
+) -> tuple[np.ndarray, Image.Image]:
     """Turn a photo into the ``(3, size, size)`` float32 input the pretrained weights expect.
 
     Args:
         image: a PIL image, a file path, or an ``(H, W)`` / ``(H, W, 3|4)`` uint8 array.
         size: side of the centre crop.
         resize: the short side is resized to this first (``resize >= size``).
+        mean, std: per-channel statistics on the 0..255 scale (default: EfficientNet-Lite's
+            :data:`MEAN` / :data:`STD`; :data:`IMAGENET_MEAN` / :data:`IMAGENET_STD` for most torch models).
 
     Returns:
         ``(x, crop)``: ``x`` is ``(crop - MEAN) / STD`` channel-first float32; ``crop`` the
@@ -90,7 +103,7 @@ def preprocess(image: Any, size: int = 224, resize: int = 256) -> tuple[np.ndarr
     img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.Resampling.BICUBIC)
     left, top = (img.width - size) // 2, (img.height - size) // 2
     crop = img.crop((left, top, left + size, top + size))
-    x = (np.asarray(crop, dtype=np.float32) - np.float32(MEAN)) / np.float32(STD)
+    x = (np.asarray(crop, dtype=np.float32) - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
     return np.ascontiguousarray(x.transpose(2, 0, 1)), crop
 
 

@@ -37,7 +37,8 @@ class PaddleBackend(Backend):
 
     def tensor_facts(self, x: Any) -> tuple[tuple[int, ...], bool, bool]:
         is_float = bool(paddle.is_floating_point(x))
-        finite = bool(paddle.isfinite(x).all()) if is_float else True
+        # one float64 reduction instead of an element-wise isfinite pass: NaN and inf propagate
+        finite = bool(paddle.isfinite(x.sum(dtype="float64"))) if is_float else True
         return tuple(x.shape), is_float, finite
 
     def to_model_input(self, model: Any, x: Any) -> Any:
@@ -135,14 +136,15 @@ class PaddleBackend(Backend):
         from tqdm.auto import tqdm
 
         n, c, h, w = activations.shape
-        weights = np.zeros(n * c, np.float32)
+        t = targets.shape[1]
+        weights = np.zeros((n * c, t), np.float32)
         live = live_channels(activations)
         if live.size == 0:
-            return weights.reshape(n, c)
+            return weights.reshape(n, c, t).transpose(0, 2, 1)
         maps = paddle.to_tensor(activations.reshape(n * c, 1, h, w)[live], dtype=x.dtype, place=x.place)
         sample = paddle.to_tensor(live // c, place=x.place)
-        cls = paddle.to_tensor(targets[live // c], place=x.place).unsqueeze(1)
-        out = paddle.empty([live.size], dtype="float32").to(device=x.place)
+        cls = paddle.to_tensor(targets[live // c], place=x.place)  # (live, T): every target from one pass
+        out = paddle.empty([live.size, t], dtype="float32").to(device=x.place)
         size = tuple(x.shape[-2:])
         tiny = float(paddle.finfo(x.dtype).tiny)
         with paddle.no_grad():
@@ -153,17 +155,16 @@ class PaddleBackend(Backend):
                 masks = (masks - lo) / paddle.clip(hi - lo, min=tiny)
                 logits = model(paddle.gather(x, sample[sl]) * masks)
                 probs = F.softmax(logits.astype("float32"), axis=1)
-                out[sl] = paddle.take_along_axis(probs, cls[sl], axis=1).squeeze(1)
+                out[sl] = paddle.take_along_axis(probs, cls[sl], axis=1)
         weights[live] = out.cpu().numpy()
-        return weights.reshape(n, c)
+        return weights.reshape(n, c, t).transpose(0, 2, 1)
 
-    def spatial_outputs(self, model: Any, x: Any) -> list[tuple[str, tuple[int, ...]]]:
-        seen: list[tuple[str, tuple[int, ...]]] = []
+    def trace_outputs(self, model: Any, x: Any) -> list[tuple[str, tuple[int, ...] | None]]:
+        seen: list[tuple[str, tuple[int, ...] | None]] = []
 
         def make_hook(name: str) -> Any:
             def hook(module: nn.Layer, inputs: Any, output: Any) -> None:
-                if isinstance(output, paddle.Tensor) and output.ndim == 4:
-                    seen.append((name, tuple(output.shape)))
+                seen.append((name, tuple(output.shape) if isinstance(output, paddle.Tensor) else None))
 
             return hook
 
@@ -175,6 +176,27 @@ class PaddleBackend(Backend):
             for h in handles:
                 h.remove()
         return seen
+
+    def from_numpy(self, model: Any, array: np.ndarray) -> Any:
+        param = next(iter(model.parameters()), None)
+        place = param.place if param is not None else paddle.CPUPlace()
+        return paddle.to_tensor(np.ascontiguousarray(array, dtype=np.float32), place=place)
+
+    def predict(self, model: Any, x: Any) -> np.ndarray:
+        with self.eval_mode(model), paddle.no_grad():
+            return self.to_numpy(model(x))
+
+    def read_weights(self, path: str) -> Any:
+        return paddle.load(path)
+
+    def state_shapes(self, model: Any) -> dict[str, tuple[int, ...]]:
+        return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+    def apply_weights(self, model: Any, state: dict[str, Any]) -> None:
+        model.set_state_dict({k: v if isinstance(v, paddle.Tensor) else np.asarray(v) for k, v in state.items()})
+
+    def own_parameter_count(self, layer: Any) -> int:
+        return sum(int(np.prod(p.shape)) for p in layer.parameters(include_sublayers=False))
 
 
 def _check_spatial(layer_name: str, output: Any, seen_before: bool) -> None:

@@ -37,7 +37,8 @@ class TorchBackend(Backend):
 
     def tensor_facts(self, x: Any) -> tuple[tuple[int, ...], bool, bool]:
         is_float = bool(x.is_floating_point())
-        finite = bool(torch.isfinite(x).all()) if is_float else True
+        # one float64 reduction instead of an element-wise isfinite pass: NaN and inf propagate
+        finite = bool(torch.isfinite(x.sum(dtype=torch.float64))) if is_float else True
         return tuple(x.shape), is_float, finite
 
     def to_model_input(self, model: Any, x: Any) -> Any:
@@ -131,14 +132,15 @@ class TorchBackend(Backend):
         from tqdm.auto import tqdm
 
         n, c, h, w = activations.shape
-        weights = np.zeros(n * c, np.float32)
+        t = targets.shape[1]
+        weights = np.zeros((n * c, t), np.float32)
         live = live_channels(activations)
         if live.size == 0:
-            return weights.reshape(n, c)
+            return weights.reshape(n, c, t).transpose(0, 2, 1)
         maps = torch.from_numpy(activations.reshape(n * c, 1, h, w)[live]).to(device=x.device, dtype=x.dtype)
         sample = torch.from_numpy(live // c).to(x.device)
-        cls = torch.from_numpy(targets[live // c]).to(x.device).unsqueeze(1)
-        out = torch.empty(live.size, dtype=torch.float32, device=x.device)
+        cls = torch.from_numpy(targets[live // c]).to(x.device)  # (live, T): every target from one pass
+        out = torch.empty((live.size, t), dtype=torch.float32, device=x.device)
         size = tuple(x.shape[-2:])
         with torch.no_grad():
             for sl in tqdm(list(iter_chunks(live.size, batch_size)), desc="Score-CAM", disable=not progress):
@@ -147,17 +149,16 @@ class TorchBackend(Backend):
                 hi = masks.amax(dim=(2, 3), keepdim=True)
                 masks = (masks - lo) / (hi - lo).clamp_min(torch.finfo(masks.dtype).tiny)
                 logits = model(x[sample[sl]] * masks)
-                out[sl] = torch.softmax(logits.float(), dim=1).gather(1, cls[sl]).squeeze(1)
+                out[sl] = torch.softmax(logits.float(), dim=1).gather(1, cls[sl])
         weights[live] = out.cpu().numpy()
-        return weights.reshape(n, c)
+        return weights.reshape(n, c, t).transpose(0, 2, 1)
 
-    def spatial_outputs(self, model: Any, x: Any) -> list[tuple[str, tuple[int, ...]]]:
-        seen: list[tuple[str, tuple[int, ...]]] = []
+    def trace_outputs(self, model: Any, x: Any) -> list[tuple[str, tuple[int, ...] | None]]:
+        seen: list[tuple[str, tuple[int, ...] | None]] = []
 
         def make_hook(name: str) -> Any:
             def hook(module: nn.Module, inputs: Any, output: Any) -> None:
-                if isinstance(output, torch.Tensor) and output.dim() == 4:
-                    seen.append((name, tuple(output.shape)))
+                seen.append((name, tuple(output.shape) if isinstance(output, torch.Tensor) else None))
 
             return hook
 
@@ -169,6 +170,29 @@ class TorchBackend(Backend):
             for h in handles:
                 h.remove()
         return seen
+
+    def from_numpy(self, model: Any, array: np.ndarray) -> Any:
+        param = next(model.parameters(), None)
+        device = param.device if param is not None else "cpu"
+        return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(device)
+
+    def predict(self, model: Any, x: Any) -> np.ndarray:
+        with self.eval_mode(model), torch.no_grad():
+            return self.to_numpy(model(x))
+
+    def read_weights(self, path: str) -> Any:
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+    def state_shapes(self, model: Any) -> dict[str, tuple[int, ...]]:
+        return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+    def apply_weights(self, model: Any, state: dict[str, Any]) -> None:
+        model.load_state_dict(
+            {k: torch.as_tensor(np.asarray(v)) if not torch.is_tensor(v) else v for k, v in state.items()}
+        )
+
+    def own_parameter_count(self, layer: Any) -> int:
+        return sum(p.numel() for p in layer.parameters(recurse=False))
 
 
 def _check_spatial(layer_name: str, output: Any, seen_before: bool) -> None:

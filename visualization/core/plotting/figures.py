@@ -92,6 +92,8 @@ def cam_comparison_figure(
     alpha: float,
     cmap: str,
     class_names: Sequence[str] | None,
+    row_labels: Sequence[str] | None = None,
+    title: str | None = None,
 ) -> Any:
     """One row per image: the image, then one overlay per method, and one shared colour bar."""
     plt = _pyplot()
@@ -106,7 +108,7 @@ def cam_comparison_figure(
     for i, image in enumerate(images):
         axes[i, 0].imshow(image)
         axes[i, 0].set_title(_class_label(results[0], i, class_names), fontsize=9)
-        axes[i, 0].set_ylabel(f"image {i}")
+        axes[i, 0].set_ylabel(row_labels[i] if row_labels is not None else f"image {i}")
         for j, res in enumerate(results, start=1):
             heat = res.heatmaps[i]
             if heat.shape != image.shape[:2]:
@@ -117,7 +119,7 @@ def cam_comparison_figure(
         for ax in axes[i]:
             _blank(ax)
     fig.colorbar(mappable, ax=axes[:, 1:], fraction=0.03, pad=0.01, label="relevance (normalized)")
-    fig.suptitle(f"CAM methods at '{results[0].layer_name}'")
+    fig.suptitle(title or f"CAM methods at '{results[0].layer_name}'")
     return fig
 
 

@@ -1,0 +1,346 @@
+"""``cnnvis``: reports on what a CNN sees, from the command line.
+
+Every user mistake ends with one clear message and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .core.errors import VisualizationError
+from .frameworks import CAM_METHODS
+
+DEMO_PHOTOS = ("chelsea", "coffee", "astronaut", "rocket")
+_EPILOG_DEMO = "Example: cnnvis demo --framework both --out out/demo"
+
+
+class UserError(click.ClickException):
+    """A mistake in the command's input: printed as one message, exit status 2."""
+
+    exit_code = 2
+
+
+def _fail(exc: BaseException) -> UserError:
+    return UserError(str(exc))
+
+
+def _model_failed(exc: BaseException) -> UserError:
+    """An exception from the user's model or framework: one message, the traceback only with -v."""
+    if logging.getLogger().isEnabledFor(logging.INFO):
+        logging.getLogger("visualization").exception("traceback (shown because of --verbose):")
+    text = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
+    return UserError(
+        f"The model failed on the input: {type(exc).__name__}: {text[:400]}\n"
+        "Check --input-size (the size the model was built for), --weights and --layer; run with -v for the traceback."
+    )
+
+
+def _framework_list(choice: str) -> list[str]:
+    return ["torch", "paddle"] if choice == "both" else [choice]
+
+
+def _normalize_methods(methods: Sequence[str]) -> list[str]:
+    out = []
+    for m in methods:
+        key = m.lower().replace("-", "").replace("_", "").replace("+", "p")
+        if key not in CAM_METHODS:
+            raise UserError(f"Unknown method {m!r}; choose from: {', '.join(CAM_METHODS)}.")
+        out.append(key)
+    return list(dict.fromkeys(out))
+
+
+def _class_names(model: str, classes_file: str | None) -> list[str] | None:
+    if classes_file:
+        try:
+            names = [
+                line.strip() for line in Path(classes_file).read_text(encoding="utf-8").splitlines() if line.strip()
+            ]
+        except OSError as exc:
+            raise UserError(f"Could not read the class-names file {classes_file!r}: {exc}") from exc
+        return names
+    if model == "efficientnet-lite0":
+        from .models import imagenet_class_names
+
+        return imagenet_class_names()
+    if model == "catdogcnn":
+        return ["cat", "dog"]
+    return None
+
+
+def _stats(model: str, mean: str | None, std: str | None) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    from .models.imagenet import IMAGENET_MEAN, IMAGENET_STD, MEAN, STD
+
+    default = (MEAN, STD) if model == "efficientnet-lite0" else (IMAGENET_MEAN, IMAGENET_STD)
+
+    def parse(text: str | None, fallback: tuple[float, ...], what: str) -> tuple[float, ...]:
+        if text is None:
+            return tuple(fallback)
+        try:
+            vals = tuple(float(v) for v in text.split(","))
+        except ValueError:
+            vals = ()
+        if len(vals) != 3:
+            raise UserError(
+                f"--{what} takes three comma-separated numbers on the 0..255 scale, e.g. 123.7,116.3,103.5; got {text!r}."
+            )
+        return vals
+
+    return parse(mean, default[0], "mean"), parse(std, default[1], "std")
+
+
+def _report(job: Any, out: str, force: bool) -> None:
+    from .report.explain import build_report
+    from .report.html import OutputExistsError
+
+    t0 = time.perf_counter()
+    try:
+        path, runs = build_report(job, out, force=force)
+    except (VisualizationError, OutputExistsError) as exc:
+        raise _fail(exc) from exc
+    except (RuntimeError, ValueError, TypeError, IndexError, KeyError, AssertionError) as exc:
+        raise _model_failed(exc) from exc
+    click.echo(f"Report written to {path / 'report.html'} in {time.perf_counter() - t0:.0f} s.")
+    if len(runs) == 2:
+        import numpy as np
+
+        diff = float(np.abs(runs[0].logits - runs[1].logits).max())
+        click.echo(f"Largest logit difference between PyTorch and PaddlePaddle: {diff:.2e}")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="cnn-visualization")
+@click.option("-v", "--verbose", is_flag=True, help="Log automatic choices (e.g. the target layer picked).")
+def main(verbose: bool) -> None:
+    """See inside convolutional networks: filters, feature maps, gradients and class activation maps,
+    in PyTorch and PaddlePaddle, written to one self-contained HTML report.
+
+    \b
+    Start with:  cnnvis demo --framework both
+    Your model:  cnnvis explain --model mypkg.nets:build --weights w.pt --image cat.jpg
+    """
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
+
+
+@main.command(epilog=_EPILOG_DEMO)
+@click.option(
+    "--framework",
+    type=click.Choice(["torch", "paddle", "both"]),
+    default="both",
+    show_default=True,
+    help="Framework(s) to run; 'both' adds a table of how far their numbers are apart.",
+)
+@click.option(
+    "--out",
+    default="out/demo",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for report.html and its PNG files (created; see --force).",
+)
+@click.option("--force", is_flag=True, help="Replace the output folder if it exists and is not empty.")
+@click.option(
+    "--method",
+    "methods",
+    multiple=True,
+    default=tuple(CAM_METHODS),
+    show_default=True,
+    help="CAM method(s): gradcam, gradcampp, scorecam. Repeat the option for several.",
+)
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+def demo(framework: str, out: str, force: bool, methods: Sequence[str], no_progress: bool) -> None:
+    """Report on the pretrained EfficientNet-Lite0 (ImageNet) and four CC0 photos bundled with
+    scikit-image (a cat, a coffee cup, an astronaut, a rocket): top-5 predictions, the stem's filters,
+    feature maps at three depths, gradients, and Grad-CAM / Grad-CAM++ / Score-CAM for the predicted
+    class and a contrast class (for the cat: the most likely dog). Nothing is downloaded."""
+    from skimage import data
+
+    from .core.image import to_display_image
+    from .models.imagenet import MEAN, STD, preprocess
+    from .report.explain import ExplainJob, ImageInput
+
+    images = []
+    for name in DEMO_PHOTOS:
+        arr, crop = preprocess(getattr(data, name)(), mean=MEAN, std=STD)
+        images.append(ImageInput(f"{name} (scikit-image, CC0)", arr, to_display_image(crop)))
+    job = ExplainJob(
+        model="efficientnet-lite0",
+        frameworks=_framework_list(framework),
+        images=images,
+        methods=_normalize_methods(methods),
+        class_names=_class_names("efficientnet-lite0", None),
+        title="cnn-visualization demo: EfficientNet-Lite0 on four photos",
+        progress=not no_progress,
+    )
+    _report(job, out, force)
+
+
+@main.command(
+    epilog="Example: cnnvis explain --model efficientnet-lite0 --image cat.jpg --method gradcam --out out/cat"
+)
+@click.option(
+    "--framework",
+    type=click.Choice(["torch", "paddle", "both"]),
+    default="torch",
+    show_default=True,
+    help="Framework of the model ('both' only for zoo models, which exist in both).",
+)
+@click.option(
+    "--model",
+    "model_spec",
+    default="efficientnet-lite0",
+    show_default=True,
+    help="A zoo name (efficientnet-lite0, catdogcnn) or 'package.module:factory' returning your model.",
+)
+@click.option(
+    "--weights",
+    type=click.Path(dir_okay=False),
+    help="State dict to load: torch files are read with weights_only=True; Paddle files are .pdparams.",
+)
+@click.option(
+    "--image",
+    "images",
+    multiple=True,
+    required=True,
+    type=click.Path(),
+    help="Image file or folder of images; repeat for several.",
+)
+@click.option(
+    "--layer",
+    help="Target layer for the CAMs (dotted name; default: the zoo's choice or the last "
+    "layer with a spatial output). `cnnvis layers` lists them.",
+)
+@click.option(
+    "--method",
+    "methods",
+    multiple=True,
+    default=tuple(CAM_METHODS),
+    show_default=True,
+    help="CAM method(s): gradcam, gradcampp, scorecam. Repeat for several.",
+)
+@click.option("--target", type=int, help="Class index to explain (default: the predicted class and a contrast class).")
+@click.option(
+    "--classes", "classes_file", type=click.Path(dir_okay=False), help="Text file with one class name per line."
+)
+@click.option(
+    "--input-size", default=224, show_default=True, type=click.IntRange(8, 2048), help="Side of the centre crop."
+)
+@click.option("--mean", help="Per-channel mean on the 0..255 scale (default: the zoo model's, else ImageNet's).")
+@click.option("--std", help="Per-channel std on the 0..255 scale (default: the zoo model's, else ImageNet's).")
+@click.option(
+    "--out", default="out/explain", show_default=True, type=click.Path(file_okay=False), help="Output folder."
+)
+@click.option("--force", is_flag=True, help="Replace the output folder if it exists and is not empty.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+def explain(
+    framework: str,
+    model_spec: str,
+    weights: str | None,
+    images: Sequence[str],
+    layer: str | None,
+    methods: Sequence[str],
+    target: int | None,
+    classes_file: str | None,
+    input_size: int,
+    mean: str | None,
+    std: str | None,
+    out: str,
+    force: bool,
+    no_progress: bool,
+) -> None:
+    """The demo's report for your own model and images."""
+    from .report.explain import ExplainJob, load_images
+
+    if framework == "both" and ":" in model_spec:
+        raise UserError(
+            "--framework both needs a zoo model (the same network in both frameworks); "
+            "for your own model pick --framework torch or --framework paddle."
+        )
+    m, s = _stats(model_spec, mean, std)
+    try:
+        imgs = load_images(images, input_size, m, s)
+    except VisualizationError as exc:
+        raise _fail(exc) from exc
+    job = ExplainJob(
+        model=model_spec,
+        frameworks=_framework_list(framework),
+        images=imgs,
+        methods=_normalize_methods(methods),
+        layer=layer,
+        target=target,
+        weights=weights,
+        class_names=_class_names(model_spec, classes_file),
+        progress=not no_progress,
+    )
+    _report(job, out, force)
+
+
+@main.command(epilog="Example: cnnvis layers --model efficientnet-lite0 --input-size 224")
+@click.option("--framework", type=click.Choice(["torch", "paddle"]), default="torch", show_default=True)
+@click.option(
+    "--model",
+    "model_spec",
+    default="efficientnet-lite0",
+    show_default=True,
+    help="A zoo name or 'package.module:factory'.",
+)
+@click.option(
+    "--input-size",
+    default=224,
+    show_default=True,
+    type=click.IntRange(8, 4096),
+    help="Side of the square input used to trace output shapes.",
+)
+@click.option("--channels", default=3, show_default=True, type=click.IntRange(1, 64), help="Input channels.")
+@click.option("--all", "show_all", is_flag=True, help="Also list layers whose output is not a 4-D map.")
+def layers(framework: str, model_spec: str, input_size: int, channels: int, show_all: bool) -> None:
+    """List the model's layers with their output shapes, to choose a --layer."""
+    import numpy as np
+
+    from .frameworks import get_framework
+    from .report.explain import build_model
+
+    fw = get_framework(framework)
+    try:
+        model = build_model(model_spec, fw)
+        x = fw.tensor(model, np.zeros((1, channels, input_size, input_size), np.float32))
+        with fw.backend.eval_mode(model):
+            calls = fw.backend.trace_outputs(model, x)
+    except VisualizationError as exc:
+        raise _fail(exc) from exc
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        raise _model_failed(exc) from exc
+    kinds = {n: type(m).__name__ for n, m in fw.backend.named_layers(model)}
+    params = {n: fw.backend.own_parameter_count(m) for n, m in fw.backend.named_layers(model)}
+    seen: dict[str, int] = {}
+    rows = []
+    for name, shape in calls:
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1 or (not show_all and (shape is None or len(shape) != 4)):
+            continue
+        rows.append((name, kinds.get(name, "?"), "x".join(map(str, shape[1:])) if shape else "-", params.get(name, 0)))
+    width = max([len(r[0]) for r in rows] + [5])
+    click.echo(f"{'layer':<{width}}  {'type':<22} {'output (C x H x W)':<20} {'params':>10}")
+    for name, kind, shape, n in rows:
+        click.echo(f"{name:<{width}}  {kind:<22} {shape:<20} {n:>10,}")
+    shared = [n for n, c in seen.items() if c > 1]
+    if shared:
+        click.echo(f"\nRan more than once per forward pass (not usable as a target layer): {', '.join(shared)}")
+
+
+def run() -> None:  # pragma: no cover - console entry point
+    """Entry point that turns any remaining VisualizationError into one message (exit 2)."""
+    try:
+        main(standalone_mode=True)
+    except VisualizationError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

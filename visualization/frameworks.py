@@ -1,0 +1,62 @@
+"""Pick a framework's public modules by name, importing only that framework.
+
+Example:
+    >>> fw = get_framework("torch")
+    >>> fw.cam_classes["gradcam"].__name__
+    'GradCAM'
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from .core.backend import Backend
+from .core.errors import VisualizationError
+
+#: Method names accepted on the command line -> class names in ``cam_visualizer``.
+CAM_METHODS = {"gradcam": "GradCAM", "gradcampp": "GradCAMPlusPlus", "scorecam": "ScoreCAM"}
+#: Human-readable framework names.
+DISPLAY = {"torch": "PyTorch", "paddle": "PaddlePaddle"}
+_PACKAGES = {"torch": "pytorch", "pytorch": "pytorch", "paddle": "paddle", "paddlepaddle": "paddle"}
+
+
+class UnknownFrameworkError(VisualizationError, ValueError):
+    """A framework name other than torch / paddle."""
+
+
+@dataclass(frozen=True)
+class Framework:
+    """One framework's entry points: its backend, CAM classes and layer visualizer."""
+
+    name: str
+    backend: Backend
+    cams: ModuleType
+    layers: ModuleType
+    cam_classes: dict[str, type] = field(default_factory=dict)
+
+    @property
+    def display(self) -> str:
+        return DISPLAY[self.name]
+
+    def version(self) -> str:
+        return str(importlib.import_module(self.name).__version__)
+
+    def tensor(self, model: Any, array: Any) -> Any:
+        """numpy ``(N, C, H, W)`` -> a tensor on the model's device."""
+        return self.backend.from_numpy(model, array)
+
+
+def get_framework(name: str) -> Framework:
+    """``'torch'``/``'pytorch'`` or ``'paddle'``/``'paddlepaddle'`` (imports that framework only)."""
+    package = _PACKAGES.get(str(name).strip().lower())
+    if package is None:
+        raise UnknownFrameworkError(f"Unknown framework {name!r}; use 'torch' or 'paddle'.")
+    cams = importlib.import_module(f"visualization.{package}.cam_visualizer")
+    layers = importlib.import_module(f"visualization.{package}.layer_visualizer")
+    backend = importlib.import_module(f"visualization.{package}._backend").BACKEND
+    canonical = "torch" if package == "pytorch" else "paddle"
+    classes = {key: getattr(cams, cls) for key, cls in CAM_METHODS.items()}
+    return Framework(canonical, backend, cams, layers, classes)
