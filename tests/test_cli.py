@@ -119,3 +119,28 @@ def test_unknown_model_and_non_model_factory(runner, photo, tmp_path):
     assert res.exit_code == 2 and "Expected a torch.nn.Module" in res.output
     res = runner.invoke(main, ["layers", "--model", "no_such_module:build"])
     assert res.exit_code == 2 and "Could not load the model factory" in res.output
+
+
+def test_report_leaves_a_train_mode_model_untouched(tmp_path, photo):
+    """The pipeline traces the model (auto layer, three depths): BatchNorm statistics must not move."""
+    from visualization.models.imagenet import IMAGENET_MEAN, IMAGENET_STD
+    from visualization.report.explain import ExplainJob, build_report, load_images
+
+    from ._torch_nets import SmallNet, seeded
+
+    model = seeded(SmallNet()).train()
+    buffers = {k: v.clone() for k, v in model.state_dict().items()}
+    import tests._cli_models as factories
+
+    factories.small_train_mode = lambda: model
+    job = ExplainJob(
+        model="tests._cli_models:small_train_mode",
+        frameworks=["torch"],
+        images=load_images([photo], 16, IMAGENET_MEAN, IMAGENET_STD),
+        methods=["gradcam"],
+        progress=False,
+    )
+    build_report(job, tmp_path / "r")
+    assert model.training and all(m.training for m in model.modules())
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, buffers[k], rtol=0, atol=0)

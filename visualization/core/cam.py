@@ -57,7 +57,8 @@ def auto_layer(backend: Backend, model: Any, x: Any) -> tuple[str, Any]:
     Layers that run more than once per forward pass (a shared pooling module, say) are skipped:
     their output is ambiguous; so are ``1 x 1`` outputs (a global pooling kept 4-D).
     """
-    calls = [(n, s) for n, s in backend.trace_outputs(model, x) if s is not None and len(s) == 4]
+    with backend.eval_mode(model):  # a traced forward in train mode would update BatchNorm statistics
+        calls = [(n, s) for n, s in backend.trace_outputs(model, x) if s is not None and len(s) == 4]
     counts: dict[str, int] = {}
     for name, _ in calls:
         counts[name] = counts.get(name, 0) + 1

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.cam import CAMResult
+from ..core.cam import CAMResult, auto_layer
 from ..core.errors import VisualizationError
 from ..core.image import to_display_image
 from ..core.weights import load_weights
@@ -133,7 +133,8 @@ def _timed(timings: dict[str, float], key: str, fn: Callable[[], Any]) -> Any:
 
 def _auto_depths(fw: Framework, model: Any, x: Any) -> list[str]:
     """Three layers at early, middle and late resolutions (the last layer of each resolution)."""
-    calls = fw.backend.trace_outputs(model, x)
+    with fw.backend.eval_mode(model):
+        calls = fw.backend.trace_outputs(model, x)
     counts: dict[str, int] = {}
     for name, _ in calls:
         counts[name] = counts.get(name, 0) + 1
@@ -169,7 +170,7 @@ def prepare(job: ExplainJob, fw: Framework) -> tuple[Any, Any, np.ndarray, float
 def choose_targets(job: ExplainJob, logits: np.ndarray) -> dict[str, np.ndarray]:
     """The classes every framework explains: predicted (or ``job.target``) and, optionally, a contrast."""
     pred = logits.argmax(axis=1)
-    targets = {"predicted": pred if job.target is None else np.full(len(pred), job.target)}
+    targets = {"predicted": pred} if job.target is None else {"requested": np.full(len(pred), job.target)}
     if job.contrast and job.target is None and logits.ndim == 2 and logits.shape[1] > 1:
         targets["contrast"] = contrast_classes(logits)
     return targets
@@ -220,22 +221,24 @@ def run_framework(
             f"Every channel of '{mid}' for {job.images[0].name}: move the slider; the buttons switch the colour scale.",
         )
     cam_layer = job.layer or zoo.get("cam")
-    cams = {m: fw.cam_classes[m](model, cam_layer) for m in job.methods}
-    if "scorecam" in cams:
-        cams["scorecam"] = fw.cam_classes["scorecam"](model, cam_layer, batch_size=job.scorecam_batch_size)
-    first = next(iter(cams.values()))
+    if cam_layer is None:  # resolve once, so gradients and every CAM look at the same layer
+        cam_layer = auto_layer(fw.backend, model, x0)[0]
+
+    def make_cam(method: str) -> Any:
+        cls = fw.cam_classes[method]
+        return (
+            cls(model, cam_layer, batch_size=job.scorecam_batch_size) if method == "scorecam" else cls(model, cam_layer)
+        )
+
+    cams = {m: make_cam(m) for m in job.methods}
     grad_layer = cam_layer
-    if grad_layer is None:  # resolve the auto layer once so gradients are shown where the CAMs look
-        first.compute(x0, int(targets["predicted"][0]))
-        grad_layer = first.target_layer_name
+    first_target = next(iter(targets.values()))
     report.add_heading(f"{tag}: gradients at '{grad_layer}'")
-    fig = _timed(
-        run.timings, "gradients", lambda: viz.visualize_gradients(x0, int(targets["predicted"][0]), grad_layer)
-    )
+    fig = _timed(run.timings, "gradients", lambda: viz.visualize_gradients(x0, int(first_target[0]), grad_layer))
     report.add_figure(
         fig,
         f"{fw.name}_gradients.png",
-        f"{tag}: how the score of '{_class_name(names, int(targets['predicted'][0]))}' reaches '{grad_layer}' for {job.images[0].name}.",
+        f"{tag}: how the score of '{_class_name(names, int(first_target[0]))}' reaches '{grad_layer}' for {job.images[0].name}.",
     )
     tick(f"{tag}: gradients")
 
@@ -252,8 +255,9 @@ def run_framework(
     layer_name = next(iter(run.results.values())).layer_name
     report.add_heading(f"{tag}: class activation maps at '{layer_name}'")
     report.add_text(
-        "Rows: the predicted class, then the contrast class (for a cat the most likely dog, for a dog "
-        "the most likely cat, otherwise the runner-up). Columns: the methods. Each map is scaled to [0, 1]."
+        "Rows: the class explained (the predicted class, then a contrast class: for a cat the most likely "
+        "dog, for a dog the most likely cat, otherwise the runner-up). Columns: the methods. Each map is "
+        "scaled to [0, 1]."
     )
     from ..core.plotting.figures import cam_comparison_figure
 
