@@ -45,13 +45,17 @@ def gradcampp_weights(acts: np.ndarray, grads: np.ndarray) -> np.ndarray:
     >>> gradcampp_weights(a, g).round(6).tolist()  # alpha = 1 / (2 + 4 * 0.5) = 0.25
     [[0.5]]
     """
-    g2 = grads * grads
-    g3 = g2 * grads
-    sum_a = acts.sum(axis=(2, 3), keepdims=True)
-    denom = 2.0 * g2 + sum_a * g3
-    safe = np.where(denom != 0.0, denom, 1.0)
-    alpha = np.where(denom != 0.0, g2 / safe, 0.0)
-    return (alpha * np.maximum(grads, 0.0)).sum(axis=(2, 3))
+    # For g > 0, alpha * ReLU(g) = g^2 / (g^2 (2 + S g)) * g = g / (2 + S g) with S = sum(A_k); for
+    # g <= 0 the ReLU makes the term 0. Same numbers as the formula above in far fewer passes, and
+    # better conditioned (no g^3 of tiny gradients).
+    # Two buffers updated in place: fresh multi-megabyte temporaries cost more (page faults) than the math.
+    g = grads.astype(np.float64)
+    den = g * acts.sum(axis=(2, 3), keepdims=True, dtype=np.float64)
+    den += 2.0
+    den[den == 0.0] = np.inf  # alpha = 0 where the denominator vanishes
+    np.maximum(g, 0.0, out=g)
+    g /= den
+    return g.sum(axis=(2, 3))
 
 
 def weighted_sum(weights: np.ndarray, acts: np.ndarray, relu: bool = True) -> np.ndarray:
