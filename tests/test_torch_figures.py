@@ -90,3 +90,35 @@ def test_cam_figure_and_comparison():
     titled = [ax.get_title() for ax in fig.axes]
     assert "Grad-CAM" in titled and "Score-CAM" in titled
     assert sum(1 for ax in fig.axes if ax.get_images()) == 6  # 2 rows x (image + 2 methods)
+
+
+def test_surface_views_show_the_chosen_channel():
+    v = CNNLayerVisualizer(_model())
+    x = torch.rand(1, 3, 16, 16)
+    maps = v.get_feature_maps(x, "conv2")[0]
+    best = int(np.argmax(maps.reshape(64, -1).mean(1)))
+    fig = v.visualize_feature_map_surface(x, "conv2")
+    assert f"channel {best}" in fig.axes[0].get_title()
+    pfig = v.visualize_feature_map_surface(x, "conv2", channel=5, interactive=True)
+    np.testing.assert_allclose(np.asarray(pfig.data[0].z), maps[5], rtol=1e-6)
+    import pytest
+
+    with pytest.raises(IndexError, match="0..63"):
+        v.visualize_feature_map_surface(x, "conv2", channel=64)
+
+
+def test_feature_map_animation_has_one_frame_per_snapshot(tmp_path):
+    from PIL import Image
+
+    from visualization.core.plotting.evolution import animate_feature_maps
+
+    frames = [np.full((4, 6, 6), float(i)) + np.eye(6) for i in range(5)]
+    out = animate_feature_maps(frames, tmp_path / "evo.gif", labels=[f"epoch {i}" for i in range(1, 6)])
+    with Image.open(out) as gif:
+        assert gif.n_frames == 5
+    assert not list(tmp_path.glob(".*part*"))
+    import pytest
+
+    with pytest.raises(ValueError, match="same shape"):
+        animate_feature_maps([np.zeros((2, 3, 3)), np.zeros((2, 4, 4))], tmp_path / "bad.gif")
+    assert not (tmp_path / "bad.gif").exists()

@@ -200,6 +200,30 @@ class CNNLayerVisualizer:
         _check_sample(sample, res.gradients.shape[0])
         return gradient_figure(res, sample, max_maps)
 
+    def visualize_feature_map_surface(
+        self, x: Any, layer: Any, channel: int | None = None, *, sample: int = 0, interactive: bool = False
+    ) -> Any:
+        """One channel of ``layer``'s output as a 3-D surface (height = activation).
+
+        ``channel=None`` picks the channel with the largest mean activation. ``interactive=True``
+        returns a plotly figure (rotate, zoom, hover), otherwise a matplotlib ``Figure``.
+        """
+        from .cam import _check_sample
+        from .plotting.evolution import surface_figure, surface_plotly
+
+        name, _ = self._layer(layer)
+        maps = self.get_feature_maps(x, layer)
+        _check_sample(sample, maps.shape[0])
+        fmap = maps[sample]
+        if channel is None:
+            channel = int(_channel_order(fmap, "activation")[0])
+        if not (isinstance(channel, (int, np.integer)) and 0 <= channel < fmap.shape[0]):
+            raise IndexError(
+                f"channel={channel!r} is not a channel of '{name}' (it has {fmap.shape[0]}: 0..{fmap.shape[0] - 1})."
+            )
+        title = f"'{name}' channel {channel} ({fmap.shape[1]}x{fmap.shape[2]})"
+        return (surface_plotly if interactive else surface_figure)(fmap[channel], title)
+
 
 def _check_count(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
