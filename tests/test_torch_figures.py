@@ -103,7 +103,7 @@ def test_surface_views_show_the_chosen_channel():
     np.testing.assert_allclose(np.asarray(pfig.data[0].z), maps[5], rtol=1e-6)
     import pytest
 
-    with pytest.raises(IndexError, match="0..63"):
+    with pytest.raises(IndexError, match=r"0\.\.63"):
         v.visualize_feature_map_surface(x, "conv2", channel=64)
 
 
