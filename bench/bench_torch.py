@@ -26,12 +26,20 @@ from ._common import fmt_ms, fmt_ratio, markdown_table, median_time
 from .resnet50 import ResNet50Like
 
 
-def _torchcam(name: str):
+def _torchcam_time(name: str, model, layer: str, x, target, repeats: int, **kwargs) -> float | None:
+    """Median time of torchcam's ``name`` extractor (hooks, forward, CAM), or None if not installed."""
     try:
         import torchcam.methods as tcm
     except ImportError:
         return None
-    return getattr(tcm, name)
+    cls = getattr(tcm, name)
+
+    def run():
+        with warnings.catch_warnings(), cls(model, layer, **kwargs) as ext:
+            warnings.simplefilter("ignore")
+            ext(target, model(x))
+
+    return median_time(run, repeats, warmup=1 if repeats > 1 else 0)
 
 
 def _captum_gradcam():
@@ -67,16 +75,9 @@ def bench_model(label: str, model: torch.nn.Module, layer: str, batch: int, repe
 
     gc = GradCAM(model, layer)
     t_ours = median_time(lambda: gc.generate_cam(x, target), repeats)
-    tc_cls, cap_cls = _torchcam("GradCAM"), _captum_gradcam()
-    t_tc = t_cap = None
-    if tc_cls is not None:
-
-        def run_tc(cls=tc_cls):
-            with warnings.catch_warnings(), cls(model, layer) as ext:
-                warnings.simplefilter("ignore")
-                ext(target, model(x))
-
-        t_tc = median_time(run_tc, repeats)
+    cap_cls = _captum_gradcam()
+    t_tc = _torchcam_time("GradCAM", model, layer, x, target, repeats)
+    t_cap = None
     if cap_cls is not None:
         lgc = cap_cls(model, model.get_submodule(layer))
         t_cap = median_time(lambda: lgc.attribute(x, target=target, relu_attributions=True), repeats)
@@ -84,16 +85,7 @@ def bench_model(label: str, model: torch.nn.Module, layer: str, batch: int, repe
 
     gpp = GradCAMPlusPlus(model, layer)
     t_ours = median_time(lambda: gpp.generate_cam(x, target), repeats)
-    tc_cls = _torchcam("GradCAMpp")
-    t_tc = None
-    if tc_cls is not None:
-
-        def run_tcpp(cls=tc_cls):
-            with warnings.catch_warnings(), cls(model, layer) as ext:
-                warnings.simplefilter("ignore")
-                ext(target, model(x))
-
-        t_tc = median_time(run_tcpp, repeats)
+    t_tc = _torchcam_time("GradCAMpp", model, layer, x, target, repeats)
     row("Grad-CAM++", t_ours, t_tc, None)
 
     if scorecam:
@@ -105,16 +97,7 @@ def bench_model(label: str, model: torch.nn.Module, layer: str, batch: int, repe
             t_batch = median_time(lambda: model(xb), max(1, repeats // 2))
         ideal = n_fwd * t_batch
         t_ours = median_time(lambda: sc.generate_cam(x, target), 1, warmup=0)
-        tc_cls = _torchcam("ScoreCAM")
-        t_tc = None
-        if tc_cls is not None:
-
-            def run_tcs(cls=tc_cls):
-                with warnings.catch_warnings(), cls(model, layer, batch_size=bs) as ext:
-                    warnings.simplefilter("ignore")
-                    ext(target, model(x))
-
-            t_tc = median_time(run_tcs, 1, warmup=0)
+        t_tc = _torchcam_time("ScoreCAM", model, layer, x, target, 1, batch_size=bs)
         row(
             "Score-CAM",
             t_ours,

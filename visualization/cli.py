@@ -114,6 +114,44 @@ def _report(job: Any, out: str, force: bool) -> None:
         click.echo(f"Largest logit difference between PyTorch and PaddlePaddle: {diff:.2e}")
 
 
+def _report_options(default_out: str, default_framework: str, framework_help: str):
+    """Options every report command shares (framework, output folder, --force, methods, progress)."""
+
+    def decorate(fn):
+        for option in reversed(
+            [
+                click.option(
+                    "--framework",
+                    type=click.Choice(["torch", "paddle", "both"]),
+                    default=default_framework,
+                    show_default=True,
+                    help=framework_help,
+                ),
+                click.option(
+                    "--out",
+                    default=default_out,
+                    show_default=True,
+                    type=click.Path(file_okay=False),
+                    help="Folder for report.html and its PNG files (created; see --force).",
+                ),
+                click.option("--force", is_flag=True, help="Replace the output folder if it exists and is not empty."),
+                click.option(
+                    "--method",
+                    "methods",
+                    multiple=True,
+                    default=tuple(CAM_METHODS),
+                    show_default=True,
+                    help="CAM method(s): gradcam, gradcampp, scorecam. Repeat the option for several.",
+                ),
+                click.option("--no-progress", is_flag=True, help="Hide the progress bar."),
+            ]
+        ):
+            fn = option(fn)
+        return fn
+
+    return decorate
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="cnn-visualization")
 @click.option("-v", "--verbose", is_flag=True, help="Log automatic choices (e.g. the target layer picked).")
@@ -129,30 +167,7 @@ def main(verbose: bool) -> None:
 
 
 @main.command(epilog=_EPILOG_DEMO)
-@click.option(
-    "--framework",
-    type=click.Choice(["torch", "paddle", "both"]),
-    default="both",
-    show_default=True,
-    help="Framework(s) to run; 'both' adds a table of how far their numbers are apart.",
-)
-@click.option(
-    "--out",
-    default="out/demo",
-    show_default=True,
-    type=click.Path(file_okay=False),
-    help="Folder for report.html and its PNG files (created; see --force).",
-)
-@click.option("--force", is_flag=True, help="Replace the output folder if it exists and is not empty.")
-@click.option(
-    "--method",
-    "methods",
-    multiple=True,
-    default=tuple(CAM_METHODS),
-    show_default=True,
-    help="CAM method(s): gradcam, gradcampp, scorecam. Repeat the option for several.",
-)
-@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+@_report_options("out/demo", "both", "Framework(s) to run; 'both' adds a table of how far their numbers are apart.")
 def demo(framework: str, out: str, force: bool, methods: Sequence[str], no_progress: bool) -> None:
     """Report on the pretrained EfficientNet-Lite0 (ImageNet) and four CC0 photos bundled with
     scikit-image (a cat, a coffee cup, an astronaut, a rocket): top-5 predictions, the stem's filters,
@@ -183,13 +198,7 @@ def demo(framework: str, out: str, force: bool, methods: Sequence[str], no_progr
 @main.command(
     epilog="Example: cnnvis explain --model efficientnet-lite0 --image cat.jpg --method gradcam --out out/cat"
 )
-@click.option(
-    "--framework",
-    type=click.Choice(["torch", "paddle", "both"]),
-    default="torch",
-    show_default=True,
-    help="Framework of the model ('both' only for zoo models, which exist in both).",
-)
+@_report_options("out/explain", "torch", "Framework of the model ('both' only for zoo models, which exist in both).")
 @click.option(
     "--model",
     "model_spec",
@@ -215,14 +224,6 @@ def demo(framework: str, out: str, force: bool, methods: Sequence[str], no_progr
     help="Target layer for the CAMs (dotted name; default: the zoo's choice or the last "
     "layer with a spatial output). `cnnvis layers` lists them.",
 )
-@click.option(
-    "--method",
-    "methods",
-    multiple=True,
-    default=tuple(CAM_METHODS),
-    show_default=True,
-    help="CAM method(s): gradcam, gradcampp, scorecam. Repeat for several.",
-)
 @click.option("--target", type=int, help="Class index to explain (default: the predicted class and a contrast class).")
 @click.option(
     "--classes", "classes_file", type=click.Path(dir_okay=False), help="Text file with one class name per line."
@@ -232,11 +233,6 @@ def demo(framework: str, out: str, force: bool, methods: Sequence[str], no_progr
 )
 @click.option("--mean", help="Per-channel mean on the 0..255 scale (default: the zoo model's, else ImageNet's).")
 @click.option("--std", help="Per-channel std on the 0..255 scale (default: the zoo model's, else ImageNet's).")
-@click.option(
-    "--out", default="out/explain", show_default=True, type=click.Path(file_okay=False), help="Output folder."
-)
-@click.option("--force", is_flag=True, help="Replace the output folder if it exists and is not empty.")
-@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def explain(
     framework: str,
     model_spec: str,
