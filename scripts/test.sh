@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-env.sh
-.venv/bin/ruff check visualization tests bench examples
+.venv/bin/ruff check visualization tests bench examples scripts notebooks
 CNNVIS_STRICT=1 MPLBACKEND=Agg .venv/bin/python -m pytest "$@"

@@ -214,6 +214,16 @@ def live_channels(activations: np.ndarray) -> np.ndarray:
     return np.flatnonzero(flat.max(axis=1) > flat.min(axis=1))
 
 
+def progress_bar(items: list[Any], desc: str, enabled: bool) -> Any:
+    """``items`` wrapped in a tqdm bar when ``enabled``; tqdm is only imported then (in Jupyter
+    without ipywidgets, importing tqdm.auto warns)."""
+    if not enabled:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc)
+
+
 def no_gradient_path(layer_name: str, shape: tuple[int, ...]) -> np.ndarray:
     """Zeros of ``shape``, with a warning: the target score does not depend on the layer at all."""
     warnings.warn(

@@ -14,7 +14,7 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
-from ..core.backend import Backend, Capture, iter_chunks, live_channels, no_gradient_path, shape_text
+from ..core.backend import Backend, Capture, iter_chunks, live_channels, no_gradient_path, progress_bar, shape_text
 from ..core.errors import LayerOutputError, TargetError
 from ..core.targets import resolve_indices
 
@@ -133,8 +133,6 @@ class PaddleBackend(Backend):
     def masked_scores(
         self, model: Any, x: Any, activations: np.ndarray, targets: np.ndarray, batch_size: int, progress: bool
     ) -> np.ndarray:
-        from tqdm.auto import tqdm
-
         n, c, h, w = activations.shape
         t = targets.shape[1]
         weights = np.zeros((n * c, t), np.float32)
@@ -148,7 +146,7 @@ class PaddleBackend(Backend):
         size = tuple(x.shape[-2:])
         tiny = float(paddle.finfo(x.dtype).tiny)
         with paddle.no_grad():
-            for sl in tqdm(list(iter_chunks(live.size, batch_size)), desc="Score-CAM", disable=not progress):
+            for sl in progress_bar(list(iter_chunks(live.size, batch_size)), "Score-CAM", progress):
                 masks = F.interpolate(maps[sl], size=size, mode="bilinear", align_corners=False)
                 lo = masks.amin(axis=[2, 3], keepdim=True)
                 hi = masks.amax(axis=[2, 3], keepdim=True)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..core.backend import Backend, Capture, iter_chunks, live_channels, no_gradient_path, shape_text
+from ..core.backend import Backend, Capture, iter_chunks, live_channels, no_gradient_path, progress_bar, shape_text
 from ..core.errors import LayerOutputError, TargetError
 from ..core.targets import resolve_indices
 
@@ -129,8 +129,6 @@ class TorchBackend(Backend):
     def masked_scores(
         self, model: Any, x: Any, activations: np.ndarray, targets: np.ndarray, batch_size: int, progress: bool
     ) -> np.ndarray:
-        from tqdm.auto import tqdm
-
         n, c, h, w = activations.shape
         t = targets.shape[1]
         weights = np.zeros((n * c, t), np.float32)
@@ -143,7 +141,7 @@ class TorchBackend(Backend):
         out = torch.empty((live.size, t), dtype=torch.float32, device=x.device)
         size = tuple(x.shape[-2:])
         with torch.no_grad():
-            for sl in tqdm(list(iter_chunks(live.size, batch_size)), desc="Score-CAM", disable=not progress):
+            for sl in progress_bar(list(iter_chunks(live.size, batch_size)), "Score-CAM", progress):
                 masks = F.interpolate(maps[sl], size=size, mode="bilinear", align_corners=False)
                 lo = masks.amin(dim=(2, 3), keepdim=True)
                 hi = masks.amax(dim=(2, 3), keepdim=True)
