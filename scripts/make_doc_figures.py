@@ -1,0 +1,343 @@
+"""Regenerate every figure that the tutorial chapters (docs/0*.md) show, into docs/images/.
+
+Run from the repository root: ``python scripts/make_doc_figures.py``; ``--only NAME ...`` redoes some
+figures, ``--list`` prints the names. About a minute on an idle 2-core CPU, half of it the 320 masked
+forward passes of Score-CAM.
+
+The figures come from the project's own API (``CNNLayerVisualizer``, the CAM classes, the figure
+builders, ``animate_feature_maps``) on the pretrained EfficientNet-Lite0 and the CC0 photo
+``skimage.data.chelsea()``; only the two figures about convolution itself (hand-made kernels,
+receptive fields) call torch directly. No network access, no downloads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from skimage import data
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+
+from visualization.core.image import overlay  # noqa: E402
+from visualization.core.plotting.evolution import animate_feature_maps  # noqa: E402
+from visualization.models import imagenet_class_names, load_model, preprocess  # noqa: E402
+from visualization.pytorch.cam_visualizer import GradCAM, GradCAMPlusPlus, ScoreCAM  # noqa: E402
+from visualization.pytorch.layer_visualizer import CNNLayerVisualizer  # noqa: E402
+from visualization.pytorch.models import CatDogCNN  # noqa: E402
+
+OUT = ROOT / "docs" / "images"
+DPI = 80
+PREDICTED, CONTRAST = 282, 211  # 'tiger cat' (top-1 for chelsea) and 'vizsla' (the most likely dog)
+
+
+class Context:
+    """The pretrained model, the photo and its input tensor, built once."""
+
+    def __init__(self) -> None:
+        torch.manual_seed(0)
+        self.model = load_model("efficientnet-lite0", framework="torch")
+        arr, self.crop = preprocess(data.chelsea())
+        self.x = torch.from_numpy(arr)[None]
+        self.image = np.asarray(self.crop, np.float32) / 255.0
+        self.names = imagenet_class_names()
+        self.viz = CNNLayerVisualizer(self.model)
+
+
+def save(fig: plt.Figure, name: str) -> None:
+    """Write ``fig`` as an RGB PNG (no alpha channel, Pillow's best compression: about 13% smaller)."""
+    path = OUT / name
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    plt.close(fig)
+    Image.open(buf).convert("RGB").save(path, optimize=True)
+    print(f"  {path.relative_to(ROOT)} ({path.stat().st_size // 1024} KiB)")
+
+
+# ----------------------------------------------------------------------------- chapter 02
+def conv_edge_kernels(ctx: Context) -> None:
+    """Three hand-made 3x3 kernels slid over the grey photo: each one answers one question."""
+    grey = torch.from_numpy(ctx.image.mean(axis=2))[None, None]
+    kernels = {
+        "vertical edges (Sobel x)": [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],
+        "horizontal edges (Sobel y)": [[-1, -2, -1], [0, 0, 0], [1, 2, 1]],
+        "blur (box 3x3)": [[1 / 9] * 3] * 3,
+    }
+    fig, axes = plt.subplots(2, 4, figsize=(12, 5.0), layout="constrained", height_ratios=[1, 2.6])
+    axes[0, 0].axis("off")
+    axes[1, 0].imshow(grey[0, 0, 1:-1, 1:-1], cmap="gray")
+    axes[1, 0].set_title("input (grey)")
+    for j, (title, k) in enumerate(kernels.items(), start=1):
+        w = torch.tensor(k, dtype=torch.float32)[None, None]
+        axes[0, j].imshow(w[0, 0], cmap="RdBu_r", vmin=-2, vmax=2)
+        for (r, c), v in np.ndenumerate(w[0, 0].numpy()):
+            axes[0, j].text(
+                c, r, f"{v:.2g}", ha="center", va="center", fontsize=9, color="white" if abs(v) > 1.5 else "black"
+            )
+        axes[0, j].set_title("kernel", fontsize=9)
+        out = F.conv2d(grey, w, padding=1)[0, 0, 1:-1, 1:-1].numpy()  # the border saw zero padding
+        if "blur" in title:
+            axes[1, j].imshow(out, cmap="gray")
+        else:
+            lim = float(np.percentile(np.abs(out), 99.5))  # a few strong edges would wash out the rest
+            axes[1, j].imshow(out, cmap="RdBu_r", vmin=-lim, vmax=lim)
+        axes[1, j].set_title(title)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle("A kernel is a pattern detector: output = how much each patch looks like the kernel")
+    save(fig, "conv_edge_kernels.png")
+
+
+def filters_stem(ctx: Context) -> None:
+    save(ctx.viz.visualize_conv_filters("_conv_stem", max_filters=32), "filters_conv_stem.png")
+    save(ctx.viz.visualize_conv_filters("_conv_stem", max_filters=6, mode="channels"), "filters_conv_stem_channels.png")
+
+
+def filters_depthwise(ctx: Context) -> None:
+    save(ctx.viz.visualize_conv_filters("_blocks.3._depthwise_conv", max_filters=24), "filters_depthwise.png")
+
+
+def receptive_field(ctx: Context) -> None:
+    """|d unit / d input| for the centre unit of four layers: the effective receptive field."""
+    layers = ["_conv_stem", "_blocks.2", "_blocks.4", "_blocks.10"]
+    model = ctx.model
+    fig, axes = plt.subplots(1, len(layers), figsize=(3.2 * len(layers), 3.6), layout="constrained")
+    for ax, name in zip(axes, layers):
+        store = {}
+        handle = model.get_submodule(name).register_forward_hook(lambda m, i, o, s=store: s.setdefault("out", o))
+        x = ctx.x.clone().requires_grad_(True)
+        try:
+            model(x)
+        finally:
+            handle.remove()
+        out = store["out"]
+        h, w = out.shape[-2:]
+        (g,) = torch.autograd.grad(out[0, :, h // 2, w // 2].sum(), x)
+        mag = g[0].abs().sum(0).numpy()
+        ys, xs = np.nonzero(mag > 1e-3 * mag.max())
+        ax.imshow(ctx.image * 0.35 + 0.65)
+        ax.imshow(np.log10(mag + 1e-3 * mag.max()), cmap="magma", alpha=0.75)
+        ax.set_title(f"'{name}' ({h}x{w})\nnon-zero area ~{np.ptp(ys) + 1}x{np.ptp(xs) + 1} px", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle("Where the centre unit of each layer looks (log |gradient| w.r.t. the input pixels)")
+    save(fig, "receptive_field.png")
+
+
+# ----------------------------------------------------------------------------- chapter 03
+def feature_maps_depths(ctx: Context) -> None:
+    for layer in ["_blocks.2", "_blocks.4", "_blocks.10"]:
+        fig = ctx.viz.visualize_feature_maps(ctx.x, layer, max_maps=16, order="activation")
+        save(fig, f"feature_maps_{layer.replace('.', '_')}.png")
+
+
+def feature_map_scales(ctx: Context) -> None:
+    layer = "_blocks.4._act0"  # a ReLU6 output: values in [0, 6], some channels off for this photo
+    save(ctx.viz.visualize_feature_maps(ctx.x, layer, max_maps=12), "fmaps_shared_scale.png")
+    save(ctx.viz.visualize_feature_maps(ctx.x, layer, max_maps=12, shared_scale=False), "fmaps_per_map_scale.png")
+
+
+def surface(ctx: Context) -> None:
+    save(ctx.viz.visualize_feature_map_surface(ctx.x, "_blocks.10", channel=51), "feature_map_surface.png")
+
+
+def training_gif(ctx: Context) -> None:
+    """A toy: CatDogCNN (64x64) learns to tell crops of the cat photo from crops of the coffee photo;
+    conv1's maps of one fixed cat crop are recorded after every epoch."""
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    photos = [np.asarray(preprocess(f(), size=128, resize=128)[0]) for f in (data.chelsea, data.coffee)]
+
+    def crops(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        labels = rng.integers(0, 2, n)
+        out = np.empty((n, 3, 64, 64), np.float32)
+        for i, lab in enumerate(labels):
+            r, c = rng.integers(0, 65, 2)
+            out[i] = photos[lab][:, r : r + 64, c : c + 64]
+        return torch.from_numpy(out), torch.from_numpy(labels)
+
+    model = CatDogCNN(num_classes=2, image_size=64)
+    viz = CNNLayerVisualizer(model)
+    probe = torch.from_numpy(photos[0][None, :, 32:96, 32:96].copy())
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    frames, labels = [viz.get_feature_maps(probe, "conv1")[0, :6]], ["before training"]
+    for epoch in range(1, 5):
+        model.train()
+        for _ in range(8):
+            xb, yb = crops(16)
+            opt.zero_grad()
+            F.cross_entropy(model(xb), yb).backward()
+            opt.step()
+        frames.append(viz.get_feature_maps(probe, "conv1")[0, :6])
+        labels.append(f"after epoch {epoch}")
+    with plt.rc_context({"figure.dpi": 72}):
+        path = animate_feature_maps(
+            frames, OUT / "training_evolution.gif", labels=labels, title="conv1 of CatDogCNN,", fps=1.0
+        )
+    print(f"  {path.relative_to(ROOT)} ({path.stat().st_size // 1024} KiB)")
+
+
+# ----------------------------------------------------------------------------- chapter 04
+def gradients(ctx: Context) -> None:
+    save(ctx.viz.visualize_gradients(ctx.x, PREDICTED, "_blocks.15", max_maps=8), "gradients_blocks_15.png")
+
+
+def cam_comparison(ctx: Context) -> None:
+    """Three methods x two classes. ``compute_many`` explains both classes from one capture, so
+    Score-CAM runs its 320 masked inputs once (``compare_cam_methods`` would run them per class);
+    the figure is the one ``compare_cam_methods`` draws, with row labels."""
+    import dataclasses
+
+    from visualization.core.plotting.figures import cam_comparison_figure
+
+    targets = [PREDICTED, CONTRAST]
+    per_method = []
+    for cls in (GradCAM, GradCAMPlusPlus, ScoreCAM):
+        results = cls(ctx.model, "_blocks.15").compute_many(ctx.x, targets)
+        per_method.append(
+            dataclasses.replace(
+                results[0],
+                heatmaps=np.concatenate([r.heatmaps for r in results]),
+                targets=np.concatenate([r.targets for r in results]),
+                outputs=np.concatenate([r.outputs for r in results]),
+            )
+        )
+    fig = cam_comparison_figure(
+        [ctx.image] * len(targets),
+        per_method,
+        alpha=0.5,
+        cmap="jet",
+        class_names=ctx.names,
+        row_labels=["predicted class", "contrast class (a dog)"],
+    )
+    save(fig, "cam_comparison.png")
+
+
+def cam_layers(ctx: Context) -> None:
+    layers = ["_blocks.4", "_blocks.10", "_blocks.15", "_act1"]
+    fig, axes = plt.subplots(1, len(layers), figsize=(3.0 * len(layers), 3.5), layout="constrained")
+    for ax, layer in zip(axes, layers):
+        res = GradCAM(ctx.model, layer).compute(ctx.x, PREDICTED)
+        ax.imshow(overlay(ctx.image, res.heatmaps[0]))
+        h, w = res.raw.shape[-2:]
+        ax.set_title(f"'{layer}' ({h}x{w})", fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"Grad-CAM for '{ctx.names[PREDICTED]}' at four depths")
+    save(fig, "cam_layers.png")
+
+
+def sanity_check(ctx: Context) -> None:
+    """Two of Adebayo et al.'s (2018) checks: another class must give another map, and randomizing
+    the weights from the top down (cascading randomization) must change the map."""
+    import copy
+
+    from scipy.stats import spearmanr
+
+    model = copy.deepcopy(ctx.model)
+    torch.manual_seed(1)
+    steps = [
+        ("pretrained, 'tiger cat'", [], PREDICTED),
+        ("pretrained, 'vizsla'", [], CONTRAST),
+        ("random _fc, 'tiger cat'", ["_fc"], PREDICTED),
+        ("+ random _conv_head", ["_conv_head"], PREDICTED),
+    ]
+    fig, axes = plt.subplots(1, len(steps), figsize=(3.0 * len(steps), 3.7), layout="constrained")
+    base = None
+    for ax, (title, reset, target) in zip(axes, steps):
+        for name in reset:
+            model.get_submodule(name).reset_parameters()
+        res = GradCAM(model, "_blocks.15").compute(ctx.x, target)
+        heat = res.heatmaps[0]
+        base = heat if base is None else base
+        ax.imshow(overlay(ctx.image, heat))
+        if res.raw.max() == 0:  # every position negative before the ReLU: nothing is left to show
+            note = "map is 0 everywhere"
+        else:
+            note = f"Spearman with first map {spearmanr(base.ravel(), heat.ravel())[0]:+.2f}"
+        ax.set_title(f"{title}\n{note}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle("Sanity checks for Grad-CAM at '_blocks.15': change the class or the weights, the map must change")
+    save(fig, "sanity_check.png")
+
+
+# ----------------------------------------------------------------------------- chapter 05
+def parity(ctx: Context) -> None:
+    """The same Grad-CAM in both frameworks on the same weights, and their difference."""
+    import paddle
+
+    from visualization.paddle.cam_visualizer import GradCAM as PaddleGradCAM
+
+    pmodel = load_model("efficientnet-lite0", framework="paddle")
+    ht = GradCAM(ctx.model, "_blocks.15").generate_cam(ctx.x, PREDICTED)
+    hp = PaddleGradCAM(pmodel, "_blocks.15").generate_cam(paddle.to_tensor(ctx.x.numpy()), PREDICTED)
+    diff = np.abs(ht - hp)
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.8), layout="constrained")
+    axes[0].imshow(overlay(ctx.image, ht))
+    axes[0].set_title("PyTorch Grad-CAM")
+    axes[1].imshow(overlay(ctx.image, hp))
+    axes[1].set_title("PaddlePaddle Grad-CAM")
+    im = axes[2].imshow(diff, cmap="magma")
+    axes[2].set_title(f"|torch - paddle|, max {diff.max():.1e}")
+    fig.colorbar(im, ax=axes[2], fraction=0.046, pad=0.02)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle("Same weights, same input, two frameworks: '_blocks.15', class 282 'tiger cat'")
+    save(fig, "parity_torch_paddle.png")
+
+
+FIGURES: dict[str, Callable[[Context], None]] = {
+    "conv_edge_kernels": conv_edge_kernels,
+    "filters_stem": filters_stem,
+    "filters_depthwise": filters_depthwise,
+    "receptive_field": receptive_field,
+    "feature_maps_depths": feature_maps_depths,
+    "feature_map_scales": feature_map_scales,
+    "surface": surface,
+    "training_gif": training_gif,
+    "gradients": gradients,
+    "cam_comparison": cam_comparison,
+    "cam_layers": cam_layers,
+    "sanity_check": sanity_check,
+    "parity": parity,
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", nargs="+", choices=sorted(FIGURES), help="make only these figures")
+    ap.add_argument("--list", action="store_true", help="list the figure names and exit")
+    args = ap.parse_args()
+    if args.list:
+        print("\n".join(FIGURES))
+        return
+    OUT.mkdir(parents=True, exist_ok=True)
+    t_all = time.perf_counter()
+    ctx = Context()
+    for name in args.only or FIGURES:
+        t0 = time.perf_counter()
+        print(f"{name}:")
+        FIGURES[name](ctx)
+        print(f"  {time.perf_counter() - t0:.1f} s")
+    print(f"done in {time.perf_counter() - t_all:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
