@@ -90,7 +90,23 @@ def main() -> None:
     batches = [1] if args.quick else [1, 8]
     nets = ["efficientnet-lite0"] if args.quick else list(NETS)
     env = dict(os.environ, PYTHONWARNINGS="ignore", GLOG_minloglevel="2")
-    rows = []
+    import paddle
+    import torch
+
+    print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), paddle {paddle.__version__}, CPU, 224x224\n")
+    header = [
+        "network",
+        "batch",
+        "method",
+        "torch ms",
+        "torch / fwd",
+        "torch peak MiB",
+        "paddle ms",
+        "paddle / fwd",
+        "paddle peak MiB",
+        "paddle / torch time",
+    ]
+    print(markdown_table(header, []), flush=True)  # rows follow as they are measured
     for net in nets:
         for batch in batches:
             res: dict[tuple[str, str], dict] = {}
@@ -115,44 +131,22 @@ def main() -> None:
                         check=True,
                     )
                     res[fw, method] = json.loads(out.stdout.strip().splitlines()[-1])
+            tf, pf = res["torch", "forward"]["time"], res["paddle", "forward"]["time"]
             for method in METHODS:
                 t, p = res["torch", method], res["paddle", method]
-                tf, pf = res["torch", "forward"]["time"], res["paddle", "forward"]["time"]
-                rows.append(
-                    [
-                        net,
-                        batch,
-                        method,
-                        fmt_ms(t["time"]),
-                        f"{t['time'] / tf:.2f}x",
-                        _mb(t["peak_mb"]),
-                        fmt_ms(p["time"]),
-                        f"{p['time'] / pf:.2f}x",
-                        _mb(p["peak_mb"]),
-                        f"{p['time'] / t['time']:.2f}x",
-                    ]
-                )
-    import paddle
-    import torch
-
-    print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), paddle {paddle.__version__}, CPU, 224x224\n")
-    print(
-        markdown_table(
-            [
-                "network",
-                "batch",
-                "method",
-                "torch ms",
-                "torch / fwd",
-                "torch peak MiB",
-                "paddle ms",
-                "paddle / fwd",
-                "paddle peak MiB",
-                "paddle / torch time",
-            ],
-            rows,
-        )
-    )
+                row = [
+                    net,
+                    batch,
+                    method,
+                    fmt_ms(t["time"]),
+                    f"{t['time'] / tf:.2f}x",
+                    _mb(t["peak_mb"]),
+                    fmt_ms(p["time"]),
+                    f"{p['time'] / pf:.2f}x",
+                    _mb(p["peak_mb"]),
+                    f"{p['time'] / t['time']:.2f}x",
+                ]
+                print("| " + " | ".join(str(c) for c in row) + " |", flush=True)
 
 
 def _mb(v: float | None) -> str:
