@@ -17,13 +17,16 @@ from visualization.core.errors import (
     ModelTypeError,
     TargetError,
 )
+from visualization.pytorch import cam_visualizer as pt_cam
 from visualization.pytorch.cam_visualizer import GradCAM, GradCAMPlusPlus, ScoreCAM, compare_cam_methods
 from visualization.pytorch.layer_visualizer import CNNLayerVisualizer
 from visualization.pytorch.models import CatDogCNN
 
 from ._torch_nets import SmallNet, seeded
 
-CAMS = [GradCAM, GradCAMPlusPlus, ScoreCAM]
+# every CAM class; CAM itself needs a GAP -> linear head and is checked on its own
+ALL_CAMS = [getattr(pt_cam, n) for n in pt_cam.__all__ if n not in ("CAMResult", "compare_cam_methods")]
+CAMS = [c for c in ALL_CAMS if c.__name__ != "CAM"]
 
 
 def _no_hooks(model: nn.Module) -> bool:
@@ -86,7 +89,7 @@ class Exploding(nn.Module):
         raise RuntimeError("boom after the target layer")
 
 
-@pytest.mark.parametrize("cam_cls", CAMS)
+@pytest.mark.parametrize("cam_cls", ALL_CAMS)
 def test_hooks_removed_after_exception_in_forward(cam_cls):
     model = Exploding().train()
     with pytest.raises(RuntimeError, match="boom"):

@@ -88,15 +88,50 @@ class Backend(abc.ABC):
     def conv_kernel(self, layer: Any) -> np.ndarray | None:
         """The kernel ``(C_out, C_in / groups, kh, kw)`` of a 2-D convolution, else ``None``."""
 
-    @abc.abstractmethod
     def capture(self, model: Any, x: Any, layer_name: str, layer: Any, target: Any, need_grad: bool) -> Capture:
-        """Run the model once on ``x`` with a one-call hook on ``layer``.
+        """Run the model once on ``x`` with a one-call hook on ``layer`` (see :meth:`capture_many`)."""
+        return self.capture_many(model, x, [layer_name], [layer], target, need_grad)[0]
 
-        With ``need_grad`` the gradient of the target score (see :mod:`visualization.core.targets`)
-        with respect to the layer's output is computed with the framework's ``grad`` function, not
-        ``backward()``: no parameter gradient is written. The hook is removed before returning,
-        also when ``forward`` raises.
+    @abc.abstractmethod
+    def capture_many(
+        self, model: Any, x: Any, layer_names: Sequence[str], layers: Sequence[Any], target: Any, need_grad: bool
+    ) -> list[Capture]:
+        """Run the model once on ``x`` with a one-call hook on each of ``layers``; one capture per layer.
+
+        With ``need_grad`` the gradients of the target score (see :mod:`visualization.core.targets`)
+        with respect to every layer's output come from one call of the framework's ``grad`` function,
+        not ``backward()``: no parameter gradient is written. Only the network from the first hooked
+        layer on is recorded. The hooks are removed before returning, also when ``forward`` raises.
         """
+
+    @abc.abstractmethod
+    def ablation_scores(
+        self,
+        model: Any,
+        feed: Any,
+        layer_name: str,
+        layer: Any,
+        activation: np.ndarray,
+        channels: np.ndarray,
+        targets: np.ndarray,
+        batch_size: int,
+        progress: bool,
+        repeat_feed: bool,
+    ) -> np.ndarray:
+        """Scores ``(M, T)`` of the model with ``layer``'s output replaced by copies of ``activation``
+        ``(C, h, w)``, copy ``m`` with channel ``channels[m]`` set to zero (``-1``: nothing zeroed).
+
+        The model runs on ``feed`` (a batch of one) with a hook that returns a batch of up to
+        ``batch_size`` copies in place of the layer's output, so everything after the layer runs on the
+        copies. With ``repeat_feed`` the feed is repeated to the batch size (a full forward per copy);
+        without it the part before the layer runs once per batch on ``feed`` and whatever it passes
+        around the layer is broadcast (see :class:`~visualization.core.cam.AblationCAM` for when that is
+        valid). Returns the logits at ``targets`` ``(T,)``, under no-grad.
+        """
+
+    @abc.abstractmethod
+    def linear_weights(self, layer: Any) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(W (K, C), b (K,))`` of a fully connected layer in ``y = W x + b`` form, else ``None``."""
 
     @abc.abstractmethod
     def masked_scores(

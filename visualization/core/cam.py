@@ -18,8 +18,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from . import cam_math
-from .backend import Backend, Capture, check_batch_size, shape_text
+from . import augment, cam_math
+from .backend import Backend, Capture, shape_text
 from .errors import LayerOutputError, TargetError
 from .image import normalize_maps, resize_bilinear
 from .layers import resolve_layer
@@ -34,21 +34,25 @@ class CAMResult:
 
     Attributes:
         method: the method's name, e.g. ``"Grad-CAM"``.
-        layer_name: dotted name of the target layer.
+        layer_name: dotted name of the target layer (``"a + b"`` when several layers are fused).
         heatmaps: ``(N, H, W)`` maps at input resolution, each min-max normalized to ``[0, 1]``.
-        raw: ``(N, h, w)`` maps at the layer's resolution after ReLU, before upsampling and normalization.
-        weights: ``(N, C)`` channel weights.
+        raw: ``(N, h, w)`` maps at the layer's resolution after ReLU, before upsampling and
+            normalization (for fused layers: the fused map at input resolution before normalization).
+        weights: ``(N, C)`` channel weights, or ``(N, C, h, w)`` for methods that weigh every position
+            (LayerCAM, HiResCAM, Eigen-Grad-CAM); ``None`` for fused layers (see ``layers``).
         targets: ``(N,)`` class index explained for each sample (``None`` for callable targets).
         outputs: the model's outputs for the unmodified input, ``(N, K)`` for a classifier.
+        layers: the per-layer results that were fused (empty for one layer).
     """
 
     method: str
     layer_name: str
     heatmaps: np.ndarray
     raw: np.ndarray
-    weights: np.ndarray
+    weights: np.ndarray | None
     targets: np.ndarray | None
     outputs: np.ndarray
+    layers: tuple[CAMResult, ...] = ()
 
 
 def auto_layer(backend: Backend, model: Any, x: Any) -> tuple[str, Any]:
@@ -79,8 +83,19 @@ class BaseCAM:
 
     Args:
         model: the network (a ``torch.nn.Module`` or ``paddle.nn.Layer``, per adapter).
-        target_layer: the layer object, its dotted name (``'conv3'``, ``'layer4.1'``) or ``None`` for
-            the last layer with a spatial output (chosen on the first call and logged).
+        target_layer: the layer object, its dotted name (``'conv3'``, ``'layer4.1'``), a list of
+            those (their maps are fused, see below) or ``None`` for the last layer with a spatial
+            output (chosen on the first call and logged).
+        aug_smooth: average the maps of six views of the input (horizontal flip x zoom 0.9 / 1 / 1.1,
+            each mapped back; :mod:`visualization.core.augment`). Six times the cost; steadier maps.
+        eigen_smooth: replace the weighted channel sum by the first principal component of the
+            weighted activations (:func:`~visualization.core.cam_math.eigen_projection`), which drops
+            the components that vary from channel to channel (noise).
+
+    Both options can also be given per call (``compute(x, aug_smooth=True)``). With several target
+    layers one forward (and one backward) pass serves all of them; each layer's map is upsampled and
+    normalized, then the maps are fused (:func:`~visualization.core.cam_math.fuse_maps`: their mean,
+    or LayerCAM's tanh-scaled maximum for :class:`LayerCAM`).
 
     The model is run in eval mode during a call and every sub-layer's train/eval flag is restored
     afterwards. The captured activation is the layer's own output, as returned by its ``forward``:
@@ -93,63 +108,154 @@ class BaseCAM:
     method_name: ClassVar[str] = "CAM"
     #: Whether :meth:`channel_weights` needs ``d score / d activations``.
     needs_gradients: ClassVar[bool] = True
+    #: How the maps of several target layers are fused (see :func:`cam_math.fuse_maps`).
+    fusion: ClassVar[str] = "mean"
 
-    def __init__(self, model: Any, target_layer: Any = None) -> None:
+    def __init__(
+        self, model: Any, target_layer: Any = None, *, aug_smooth: bool = False, eigen_smooth: bool = False
+    ) -> None:
         self.backend.check_model(model)
         self.model = model
-        self.target_layer_name: str | None = None
-        self.target_layer: Any = None
+        self.aug_smooth = bool(aug_smooth)
+        self.eigen_smooth = bool(eigen_smooth)
+        self.target_layers: list[tuple[str, Any]] = []
         if target_layer is not None:
-            self.target_layer_name, self.target_layer = resolve_layer(self.backend.named_layers(model), target_layer)
+            items = list(target_layer) if isinstance(target_layer, (list, tuple)) else [target_layer]
+            if not items:
+                raise ValueError("target_layer is an empty list; pass a layer, a dotted name, a list of them or None.")
+            named = self.backend.named_layers(model)
+            self.target_layers = [resolve_layer(named, item) for item in items]
+            names = [n for n, _ in self.target_layers]
+            if len(set(names)) != len(names):
+                raise ValueError(f"target_layer lists a layer twice: {names}; list each layer once.")
+
+    @property
+    def target_layer_name(self) -> str | None:
+        """Dotted name of the target layer (``"a + b"`` for several), ``None`` until chosen."""
+        return " + ".join(n for n, _ in self.target_layers) or None
+
+    @property
+    def target_layer(self) -> Any:
+        """The target layer object (a list of them for several), ``None`` until chosen."""
+        if not self.target_layers:
+            return None
+        layers = [layer for _, layer in self.target_layers]
+        return layers[0] if len(layers) == 1 else layers
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(target_layer={self.target_layer_name!r})"
 
     # ------------------------------------------------------------------ steps
     def channel_weights(self, capture: Capture, x: Any) -> np.ndarray:
-        """``(N, C)`` weights of the captured channels (see subclasses for the formula)."""
+        """``(N, C)`` weights of the captured channels, or ``(N, C, h, w)`` weights of every position."""
         raise NotImplementedError
 
-    def compute(self, x: Any, target_class: Any = None) -> CAMResult:
+    def compute(
+        self, x: Any, target_class: Any = None, *, aug_smooth: bool | None = None, eigen_smooth: bool | None = None
+    ) -> CAMResult:
         """Run the method on a batch and return a :class:`CAMResult` with every intermediate.
 
         ``target_class`` is ``None`` (the predicted class), an int, one int per sample, or a callable
-        mapping the model's outputs to one score per sample.
+        mapping the model's outputs to one score per sample. ``aug_smooth`` / ``eigen_smooth``
+        override the constructor's choice for this call.
         """
-        return self.compute_many(x, [target_class])[0]
+        return self.compute_many(x, [target_class], aug_smooth=aug_smooth, eigen_smooth=eigen_smooth)[0]
 
-    def compute_many(self, x: Any, targets: Sequence[Any]) -> list[CAMResult]:
+    def compute_many(
+        self,
+        x: Any,
+        targets: Sequence[Any],
+        *,
+        aug_smooth: bool | None = None,
+        eigen_smooth: bool | None = None,
+    ) -> list[CAMResult]:
         """One :class:`CAMResult` per entry of ``targets`` (each as in :meth:`compute`), sharing
         whatever work the method can share (Score-CAM runs its masked inputs once for all of them)."""
         if isinstance(targets, (str, bytes)) or not isinstance(targets, Sequence) or not targets:
             raise TargetError(f"targets must be a non-empty list of targets (one per map wanted); got {targets!r}.")
+        aug = self.aug_smooth if aug_smooth is None else bool(aug_smooth)
+        eigen = self.eigen_smooth if eigen_smooth is None else bool(eigen_smooth)
         xt = self.backend.prepare_input(self.model, x)
         with self.backend.eval_mode(self.model):
-            if self.target_layer is None:
-                self.target_layer_name, self.target_layer = auto_layer(self.backend, self.model, xt)
-            return self._compute_prepared(xt, targets)
+            if not self.target_layers:
+                self.target_layers = [auto_layer(self.backend, self.model, xt)]
+            if aug:
+                return self._augmented(xt, targets, eigen)
+            return self._compute_fused(xt, targets, eigen)
 
-    def _compute_prepared(self, xt: Any, targets: Sequence[Any]) -> list[CAMResult]:
+    def _compute_fused(self, xt: Any, targets: Sequence[Any], eigen: bool) -> list[CAMResult]:
+        return [self._fuse(per_layer) for per_layer in self._compute_prepared(xt, targets, eigen)]
+
+    def _compute_prepared(self, xt: Any, targets: Sequence[Any], eigen: bool) -> list[list[CAMResult]]:
+        """``[target][layer]`` results; the default runs one capture per target for all layers."""
+        names = [n for n, _ in self.target_layers]
+        layers = [layer for _, layer in self.target_layers]
         out = []
         for target in targets:
-            cap = self.backend.capture(
-                self.model, xt, self.target_layer_name, self.target_layer, target, self.needs_gradients
-            )
-            out.append(self._finish(xt, cap, np.asarray(self.channel_weights(cap, xt), dtype=np.float32)))
+            caps = self.backend.capture_many(self.model, xt, names, layers, target, self.needs_gradients)
+            out.append([self._finish(xt, cap, self.channel_weights(cap, xt), eigen) for cap in caps])
         return out
 
-    def _finish(self, xt: Any, cap: Capture, weights: np.ndarray) -> CAMResult:
-        raw = cam_math.weighted_sum(weights, cap.activations)
+    def _finish(self, xt: Any, cap: Capture, weights: np.ndarray, eigen: bool) -> CAMResult:
+        weights = np.asarray(weights, dtype=np.float32)
+        if eigen:
+            w = weights[:, :, None, None] if weights.ndim == 2 else weights
+            raw = cam_math.eigen_projection(w * cap.activations)
+        elif weights.ndim == 2:
+            raw = cam_math.weighted_sum(weights, cap.activations)
+        else:
+            raw = np.maximum((weights.astype(np.float64) * cap.activations).sum(axis=1), 0.0).astype(np.float32)
         size = tuple(int(d) for d in xt.shape[-2:])
         heatmaps = normalize_maps(resize_bilinear(raw, size))
         return CAMResult(self.method_name, cap.layer_name, heatmaps, raw, weights, cap.targets, cap.outputs)
 
-    def generate_cam(self, x: Any, target_class: Any = None) -> np.ndarray:
+    def _fuse(self, results: list[CAMResult]) -> CAMResult:
+        if len(results) == 1:
+            return results[0]
+        stack = np.stack([r.heatmaps for r in results])
+        fused = cam_math.fuse_maps(stack, self.fusion).astype(np.float32)
+        first = results[0]
+        return CAMResult(
+            first.method,
+            " + ".join(r.layer_name for r in results),
+            normalize_maps(fused),
+            fused,
+            None,
+            first.targets,
+            first.outputs,
+            tuple(results),
+        )
+
+    def _augmented(self, xt: Any, targets: Sequence[Any], eigen: bool) -> list[CAMResult]:
+        # The class of each image is fixed on the unmodified input: a flipped or zoomed copy must
+        # explain the same class, not whatever it happens to predict.
+        outputs = self.backend.predict(self.model, xt)
+        fixed = [t if callable(t) else resolve_indices(t, outputs) for t in targets]
+        x_np = self.backend.to_numpy(xt)
+        total: list[np.ndarray] = [np.zeros(x_np.shape[:1] + x_np.shape[2:]) for _ in targets]
+        votes = np.zeros(x_np.shape[2:])
+        base: list[CAMResult] = []
+        for transform in augment.TRANSFORMS:
+            xa = self.backend.from_numpy(self.model, transform.apply(x_np))
+            results = self._compute_fused(xa, fixed, eigen)
+            if not base:
+                base = results  # TRANSFORMS starts with the identity
+            for j, res in enumerate(results):
+                back, valid = transform.invert(res.heatmaps.astype(np.float64))
+                total[j] += back * valid
+            votes += valid
+        return [
+            dataclasses.replace(res, heatmaps=normalize_maps((t / np.maximum(votes, 1e-12)).astype(np.float32)))
+            for res, t in zip(base, total)
+        ]
+
+    def generate_cam(self, x: Any, target_class: Any = None, **options: Any) -> np.ndarray:
         """Heatmap(s) at input resolution in ``[0, 1]``: ``(H, W)`` for one image, ``(N, H, W)`` for a batch.
 
-        One image means a 3-D ``(C, H, W)`` input or a batch of one.
+        One image means a 3-D ``(C, H, W)`` input or a batch of one. ``options``: ``aug_smooth``,
+        ``eigen_smooth`` (as in :meth:`compute`).
         """
-        heatmaps = self.compute(x, target_class).heatmaps
+        heatmaps = self.compute(x, target_class, **options).heatmaps
         return heatmaps[0] if heatmaps.shape[0] == 1 else heatmaps
 
     def visualize_cam(
@@ -162,16 +268,17 @@ class BaseCAM:
         cmap: str = "jet",
         class_names: Sequence[str] | None = None,
         sample: int = 0,
+        **options: Any,
     ) -> Any:
         """Figure with three panels: the original image, the heatmap (with a colour bar) and the overlay.
 
         ``original_image`` is a PIL image or an RGB array (HWC or CHW, uint8 or float); without it the
         input itself is shown after min-max scaling. Only sample ``sample`` of a batch is drawn.
-        Returns a matplotlib ``Figure``; nothing is shown.
+        ``options``: ``aug_smooth``, ``eigen_smooth``. Returns a matplotlib ``Figure``; nothing is shown.
         """
         from .plotting.figures import cam_figure, display_image_for
 
-        result = self.compute(x, target_class)
+        result = self.compute(x, target_class, **options)
         _check_sample(sample, result.heatmaps.shape[0])
         image = display_image_for(self.backend, x, original_image, sample)
         return cam_figure(image, result, sample, alpha=alpha, cmap=cmap, class_names=class_names)
@@ -182,122 +289,8 @@ def _check_sample(sample: int, n: int) -> None:
         raise IndexError(f"sample={sample!r} is not an index into a batch of {n} images (use 0..{n - 1}).")
 
 
-class GradCAM(BaseCAM):
-    r"""Grad-CAM (Selvaraju et al., ICCV 2017, https://arxiv.org/abs/1610.02391).
-
-    .. math::
-        w_k = \frac{1}{hw} \sum_{i,j} \frac{\partial S}{\partial A_k(i,j)}, \qquad
-        L = \mathrm{ReLU}\Big(\sum_k w_k A_k\Big)
-
-    with :math:`S` the target class's score before softmax and :math:`A` the target layer's output.
-    Only the part of the network after the target layer is differentiated.
-
-    Example:
-        >>> import torch
-        >>> from visualization.pytorch.cam_visualizer import GradCAM
-        >>> model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(),
-        ...                             torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 2))
-        >>> GradCAM(model, "0").generate_cam(torch.rand(1, 3, 16, 16), target_class=1).shape
-        (16, 16)
-    """
-
-    method_name = "Grad-CAM"
-
-    def channel_weights(self, capture: Capture, x: Any) -> np.ndarray:
-        assert capture.gradients is not None
-        return cam_math.gradcam_weights(capture.gradients)
-
-
-class GradCAMPlusPlus(BaseCAM):
-    r"""Grad-CAM++ (Chattopadhyay et al., WACV 2018, https://arxiv.org/abs/1710.11063).
-
-    .. math::
-        \alpha_k(i,j) = \frac{g_k(i,j)^2}{2 g_k(i,j)^2 + \sum_{a,b} A_k(a,b)\, g_k(i,j)^3}, \quad
-        w_k = \sum_{i,j} \alpha_k(i,j)\, \mathrm{ReLU}(g_k(i,j)), \quad
-        L = \mathrm{ReLU}\Big(\sum_k w_k A_k\Big)
-
-    with :math:`g = \partial S / \partial A` (the paper's Eq. 19 under its exponential-score trick).
-    See :func:`visualization.core.cam_math.gradcampp_weights` for how torchcam's reading differs.
-
-    Example:
-        >>> import torch
-        >>> from visualization.pytorch.cam_visualizer import GradCAMPlusPlus
-        >>> model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(),
-        ...                             torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 2))
-        >>> GradCAMPlusPlus(model, "0").generate_cam(torch.rand(2, 3, 16, 16)).shape
-        (2, 16, 16)
-    """
-
-    method_name = "Grad-CAM++"
-
-    def channel_weights(self, capture: Capture, x: Any) -> np.ndarray:
-        assert capture.gradients is not None
-        return cam_math.gradcampp_weights(capture.activations, capture.gradients)
-
-
-class ScoreCAM(BaseCAM):
-    r"""Score-CAM (Wang et al., CVPR-W 2020, https://arxiv.org/abs/1910.01279).
-
-    .. math::
-        M_k = \frac{U(A_k) - \min U(A_k)}{\max U(A_k) - \min U(A_k)}, \quad
-        w_k = \mathrm{softmax}\big(f(x \odot M_k)\big)_c, \quad
-        L = \mathrm{ReLU}\Big(\sum_k w_k A_k\Big)
-
-    with :math:`U` bilinear upsampling to the input size and :math:`f` the model. This follows the
-    authors' released code: the weight is the target class's softmax probability for the masked
-    input, without subtracting a baseline and without a softmax across channels; constant maps get
-    weight 0 and cost no forward pass. (torchcam 0.5.0 instead normalizes before upsampling and uses
-    a softmax over channels of the masked logits.)
-
-    Args:
-        model: the network.
-        target_layer: layer object, dotted name or ``None`` (auto).
-        batch_size: masked inputs per forward pass (all of them run under no-grad).
-        progress: show a tqdm progress bar over the batches.
-
-    Example:
-        >>> import torch
-        >>> from visualization.pytorch.cam_visualizer import ScoreCAM
-        >>> model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(),
-        ...                             torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 2))
-        >>> ScoreCAM(model, "0", batch_size=8).generate_cam(torch.rand(1, 3, 16, 16), 0).shape
-        (16, 16)
-    """
-
-    method_name = "Score-CAM"
-    needs_gradients = False
-
-    def __init__(self, model: Any, target_layer: Any = None, batch_size: int = 32, progress: bool = False) -> None:
-        super().__init__(model, target_layer)
-        self.batch_size = check_batch_size(batch_size)
-        self.progress = bool(progress)
-
-    def channel_weights(self, capture: Capture, x: Any) -> np.ndarray:
-        if capture.targets is None:
-            raise TargetError(_SCORECAM_TARGETS)
-        return self.backend.masked_scores(
-            self.model, x, capture.activations, capture.targets[:, None], self.batch_size, self.progress
-        )[:, 0]
-
-    def _compute_prepared(self, xt: Any, targets: Sequence[Any]) -> list[CAMResult]:
-        cap = self.backend.capture(self.model, xt, self.target_layer_name, self.target_layer, None, False)
-        if any(callable(t) for t in targets):
-            raise TargetError(_SCORECAM_TARGETS)
-        idx = np.stack([resolve_indices(t, cap.outputs) for t in targets], axis=1)  # (N, T)
-        scores = self.backend.masked_scores(self.model, xt, cap.activations, idx, self.batch_size, self.progress)
-        return [
-            self._finish(xt, dataclasses.replace(cap, targets=idx[:, j]), scores[:, j]) for j in range(len(targets))
-        ]
-
-
-_SCORECAM_TARGETS = (
-    "Score-CAM weighs channels by the softmax probability of a class, so it needs class "
-    "indices; a callable target_class is not supported. Pass None, an int or one int per sample."
-)
-
-
 def compare_cams(
-    methods: Sequence[type[BaseCAM]],
+    methods: Sequence[type[BaseCAM] | BaseCAM],
     model: Any,
     target_layer: Any,
     x: Any,
@@ -309,16 +302,34 @@ def compare_cams(
     class_names: Sequence[str] | None = None,
     max_images: int = 4,
 ) -> Any:
-    """Shared body of the adapters' ``compare_cam_methods``: one row per image, one column per method."""
+    """Shared body of the adapters' ``compare_cam_methods``: one row per image, one column per method.
+
+    Each entry of ``methods`` is a CAM class (built on ``model`` and ``target_layer`` with default
+    options) or a configured instance such as ``ScoreCAM(model, "layer4", top_k=64)`` (used as is,
+    with its own target layer and options).
+    """
     from .plotting.figures import cam_comparison_figure, display_image_for
 
     if not methods:
-        raise ValueError("methods is empty; pass at least one CAM class, e.g. [GradCAM, ScoreCAM].")
-    results = [m(model, target_layer).compute(x, target_class) for m in methods]
+        raise ValueError("methods is empty; pass at least one CAM class or instance, e.g. [GradCAM, ScoreCAM].")
+    cams = []
+    for m in methods:
+        if isinstance(m, BaseCAM):
+            if m.model is not model:
+                raise ValueError(f"{m!r} was built on another model; build it on the model passed here.")
+            cams.append(m)
+        elif isinstance(m, type) and issubclass(m, BaseCAM):
+            cams.append(m(model, target_layer))
+        else:
+            raise TypeError(
+                f"methods must hold CAM classes or instances (e.g. GradCAM or ScoreCAM(model, layer, top_k=32)); "
+                f"got {m!r}."
+            )
+    results = [cam.compute(x, target_class) for cam in cams]
     n = min(results[0].heatmaps.shape[0], max_images)
     if original_image is not None and n > 1 and not isinstance(original_image, (list, tuple)):
         original_image = [original_image] + [None] * (n - 1)
-    backend = methods[0].backend
+    backend = cams[0].backend
     images = [
         display_image_for(
             backend, x, original_image[i] if isinstance(original_image, (list, tuple)) else original_image, i

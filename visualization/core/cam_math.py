@@ -70,3 +70,116 @@ def weighted_sum(weights: np.ndarray, acts: np.ndarray, relu: bool = True) -> np
     if relu:
         cam = np.maximum(cam, 0.0)
     return cam.astype(np.float32)
+
+
+def xgradcam_weights(acts: np.ndarray, grads: np.ndarray) -> np.ndarray:
+    r"""XGrad-CAM channel weights (Fu et al., BMVC 2020, Eq. 8).
+
+    .. math:: w_k = \sum_{i,j} \frac{A_k(i,j)}{\sum_{a,b} A_k(a,b)}\, g_k(i,j)
+
+    A channel whose activations sum to zero gets weight 0 (torchcam adds ``1e-8`` to the
+    denominator instead; the two agree wherever the sum is not tiny).
+
+    >>> a = np.array([[[[1.0, 3.0]]]]); g = np.array([[[[2.0, 4.0]]]])
+    >>> xgradcam_weights(a, g).tolist()  # (1 * 2 + 3 * 4) / 4
+    [[3.5]]
+    """
+    num = (acts.astype(np.float64) * grads).sum(axis=(2, 3))
+    den = acts.sum(axis=(2, 3), dtype=np.float64)
+    return np.divide(num, den, out=np.zeros_like(num), where=den != 0)
+
+
+def smooth_gradcampp_weights(acts: np.ndarray, g1: np.ndarray, g2: np.ndarray, g3: np.ndarray) -> np.ndarray:
+    r"""Smooth Grad-CAM++ channel weights (Omeiza et al., 2019) from averaged derivatives.
+
+    With :math:`\bar g_p = \frac{1}{n}\sum_m g^{(m)\,p}` the mean ``p``-th power of the gradient over
+    ``n`` noisy copies of the input (the exponential-score trick turns the ``p``-th derivative into
+    the ``p``-th power of the first),
+
+    .. math::
+        \alpha_k(i,j) = \frac{\bar g_{2,k}(i,j)}{2 \bar g_{2,k}(i,j) + \sum_{a,b} A_k(a,b)\, \bar g_{3,k}(i,j)},
+        \qquad w_k = \sum_{i,j} \alpha_k(i,j)\, \mathrm{ReLU}(\bar g_{1,k}(i,j))
+
+    with :math:`A` the activations of the noise-free input and :math:`\alpha = 0` where the
+    denominator vanishes. With one noise-free sample this is :func:`gradcampp_weights` exactly.
+
+    >>> a = np.ones((1, 1, 2, 2)); g = np.full((1, 1, 2, 2), 0.5)
+    >>> smooth_gradcampp_weights(a, g, g**2, g**3).round(6).tolist()
+    [[0.5]]
+    """
+    s = acts.sum(axis=(2, 3), keepdims=True, dtype=np.float64)
+    g2 = g2.astype(np.float64)
+    den = 2.0 * g2 + s * g3
+    alpha = np.divide(g2, den, out=np.zeros_like(g2), where=den != 0)
+    return (alpha * np.maximum(g1, 0.0)).sum(axis=(2, 3))
+
+
+def ablation_weights(scores: np.ndarray, ablated: np.ndarray) -> np.ndarray:
+    r"""Ablation-CAM channel weights (Desai & Ramaswamy, WACV 2020, Eq. 3).
+
+    .. math:: w_k = \frac{y_c - y_c^{(k)}}{y_c}
+
+    with :math:`y_c` the target logit of the input and :math:`y_c^{(k)}` the same logit with channel
+    :math:`k` of the target layer set to zero. ``scores`` is ``(N,)``, ``ablated`` ``(N, C)``. Where
+    :math:`y_c = 0` the difference itself is used (the ratio is undefined; the sign is kept).
+
+    >>> ablation_weights(np.array([2.0]), np.array([[1.0, 2.0, 3.0]])).tolist()
+    [[0.5, 0.0, -0.5]]
+    """
+    y = scores.astype(np.float64)[:, None]
+    diff = y - ablated
+    return np.divide(diff, y, out=diff.copy(), where=y != 0)
+
+
+def eigen_projection(weighted: np.ndarray) -> np.ndarray:
+    r"""First principal component of the (weighted) activations, per image (Eigen-CAM, Muhammad & Yeasin 2020).
+
+    ``weighted`` is ``(N, C, h, w)``. Each position is a point in :math:`\mathbb{R}^C`; with
+    :math:`M \in \mathbb{R}^{hw \times C}` those points centred on their mean and :math:`v_1` the
+    first right singular vector of :math:`M`, the map is :math:`\mathrm{ReLU}(M v_1)`.
+
+    The sign of a singular vector is arbitrary (implementations that do not fix it show inverted
+    maps at random); we choose the sign that makes :math:`M v_1` correlate positively with the
+    plain channel sum :math:`\sum_k` of ``weighted``, i.e. with the map the projection smooths.
+    Centring follows pytorch-grad-cam; the paper's text projects without centring.
+
+    >>> a = np.zeros((1, 2, 1, 3)); a[0, 0, 0] = [0.0, 1.0, 2.0]; a[0, 1, 0] = [0.0, 2.0, 4.0]
+    >>> (eigen_projection(a) / np.sqrt(5)).round(6).tolist()  # the points lie on one line
+    [[[0.0, 0.0, 1.0]]]
+    """
+    n, c, h, w = weighted.shape
+    out = np.zeros((n, h * w), np.float64)
+    for i in range(n):
+        m = weighted[i].reshape(c, h * w).T.astype(np.float64)
+        m -= m.mean(axis=0, keepdims=True)
+        if not np.any(m):
+            continue  # every position identical: no direction of variation
+        _, _, vt = np.linalg.svd(m, full_matrices=False)
+        proj = m @ vt[0]
+        reference = weighted[i].sum(axis=0, dtype=np.float64).ravel()
+        if np.dot(proj - proj.mean(), reference - reference.mean()) < 0:
+            proj = -proj
+        out[i] = proj
+    return np.maximum(out, 0.0).reshape(n, h, w).astype(np.float32)
+
+
+def fuse_maps(maps: np.ndarray, how: str = "mean") -> np.ndarray:
+    r"""Fuse per-layer maps ``(L, N, H, W)`` that share the input resolution into ``(N, H, W)``.
+
+    ``"mean"``: the average of the per-layer maps, each already min-max normalized (as
+    pytorch-grad-cam fuses layers). ``"tanh-max"``: LayerCAM's fusion (Jiang et al., 2021, Eq. 6):
+    each map scaled as :math:`\tanh(\gamma M / \max M)` with :math:`\gamma = 2`, which lifts the weak
+    but detailed responses of shallow layers, then the element-wise maximum.
+
+    >>> m = np.array([[[[0.0, 1.0]]], [[[1.0, 0.0]]]])
+    >>> fuse_maps(m).tolist(), fuse_maps(m, "tanh-max").round(4).tolist()
+    ([[[0.5, 0.5]]], [[[0.964, 0.964]]])
+    """
+    maps = np.asarray(maps, np.float64)
+    if how == "mean":
+        return maps.mean(axis=0)
+    if how == "tanh-max":
+        peak = maps.max(axis=(2, 3), keepdims=True)
+        scaled = np.tanh(2.0 * np.divide(maps, peak, out=np.zeros_like(maps), where=peak > 0))
+        return scaled.max(axis=0)
+    raise ValueError(f"fusion must be 'mean' or 'tanh-max'; got {how!r}.")

@@ -5,7 +5,7 @@ Read side by side with ``visualization/pytorch/_backend.py``: same methods, same
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -73,62 +73,127 @@ class PaddleBackend(Backend):
             return None
         return self.to_numpy(layer.weight)
 
-    def capture(self, model: Any, x: Any, layer_name: str, layer: Any, target: Any, need_grad: bool) -> Capture:
-        store: dict[str, paddle.Tensor] = {}
+    def capture_many(
+        self, model: Any, x: Any, layer_names: Sequence[str], layers: Sequence[Any], target: Any, need_grad: bool
+    ) -> list[Capture]:
+        store: dict[int, paddle.Tensor] = {}
 
-        def hook(module: nn.Layer, inputs: Any, output: Any) -> Any:
-            _check_spatial(layer_name, output, "act" in store)
-            if need_grad:
-                # Everything up to here ran without recording a graph (as fast as a plain forward);
-                # from here on autograd records. The leaf is where the gradient stops, so frozen
-                # parameters do not matter and paddle.grad has something to differentiate; the clone
-                # lets a following in-place op (F.relu_) run, which Paddle refuses on such a leaf.
+        def make_hook(i: int) -> Any:
+            def hook(module: nn.Layer, inputs: Any, output: Any) -> Any:
+                _check_spatial(layer_names[i], output, i in store)
+                if not need_grad:
+                    store[i] = output.detach().clone()  # detach shares memory; a later in-place op must not reach it
+                    return None
+                # Everything up to the first hooked layer ran without recording a graph (as fast as a
+                # plain forward); from there on autograd records. The first layer's output becomes a leaf
+                # where the gradient stops (frozen parameters do not matter); a later layer downstream of
+                # it is kept in the graph so the gradient reaches the earlier one. The clone lets a
+                # following in-place op (F.relu_) run, which Paddle refuses on a leaf.
                 paddle.set_grad_enabled(True)
-                leaf = output.detach()
-                leaf.stop_gradient = False
-                store["act"] = leaf
-                return leaf.clone()
-            store["act"] = output.detach().clone()  # detach shares memory; a later in-place op must not reach it
-            return None
+                if output.stop_gradient:
+                    act = output.detach()
+                    act.stop_gradient = False
+                else:
+                    act = output
+                store[i] = act
+                return act.clone()
 
-        handle = layer.register_forward_post_hook(hook)
+            return hook
+
+        handles = [layer.register_forward_post_hook(make_hook(i)) for i, layer in enumerate(layers)]
         try:
             with paddle.no_grad():  # restores the caller's grad mode on exit, also after an exception
                 outputs = model(x)
         finally:
-            handle.remove()
-        if "act" not in store:
-            raise LayerOutputError(
-                f"Layer {layer_name!r} did not run during the forward pass; pick a layer the model uses."
-            )
-        act = store["act"]
+            for handle in handles:
+                handle.remove()
+        for i, name in enumerate(layer_names):
+            if i not in store:
+                raise LayerOutputError(
+                    f"Layer {name!r} did not run during the forward pass; pick a layer the model uses."
+                )
+        acts = [store[i] for i in range(len(layers))]
         scores = outputs.detach() if isinstance(outputs, paddle.Tensor) else None
         scores_np = self.to_numpy(scores) if scores is not None else np.zeros((0,), np.float32)
         targets: np.ndarray | None = None
-        grads_np: np.ndarray | None = None
+        grads_np: list[np.ndarray | None] = [None] * len(acts)
         if need_grad:
             # The caller may be inside paddle.no_grad(): the score selection must be recorded, and
             # paddle.grad finds no gradient path (returns None) with grad mode off.
             with paddle.enable_grad():
+                n = acts[0].shape[0]
                 if callable(target):
                     selected = target(outputs)
-                    if not isinstance(selected, paddle.Tensor) or tuple(selected.shape) != (act.shape[0],):
+                    if not isinstance(selected, paddle.Tensor) or tuple(selected.shape) != (n,):
                         raise TargetError(
                             f"A callable target_class must return one score per sample, a tensor of shape "
-                            f"({act.shape[0]},); it returned {_describe(selected)}."
+                            f"({n},); it returned {_describe(selected)}."
                         )
                 else:
                     targets = resolve_indices(target, _scores_2d(scores_np, outputs))
                     index = paddle.to_tensor(targets, place=outputs.place).unsqueeze(1)
                     selected = paddle.take_along_axis(outputs, index, axis=1).squeeze(1)
-                (grad,) = paddle.grad(selected.sum(), act, allow_unused=True)
-                grads_np = no_gradient_path(layer_name, tuple(act.shape)) if grad is None else self.to_numpy(grad)
+                grads = paddle.grad(selected.sum(), acts, allow_unused=True)
+                grads_np = [
+                    no_gradient_path(name, tuple(a.shape)) if g is None else self.to_numpy(g)
+                    for name, a, g in zip(layer_names, acts, grads)
+                ]
         elif target is not None or scores_np.ndim == 2:
-            if callable(target):
-                targets = None
-            else:
+            if not callable(target):
                 targets = resolve_indices(target, _scores_2d(scores_np, outputs))
-        return Capture(layer_name, self.to_numpy(act), grads_np, scores_np, targets)
+        return [
+            Capture(name, self.to_numpy(a), g, scores_np, targets) for name, a, g in zip(layer_names, acts, grads_np)
+        ]
+
+    def ablation_scores(
+        self,
+        model: Any,
+        feed: Any,
+        layer_name: str,
+        layer: Any,
+        activation: np.ndarray,
+        channels: np.ndarray,
+        targets: np.ndarray,
+        batch_size: int,
+        progress: bool,
+        repeat_feed: bool,
+    ) -> np.ndarray:
+        base = paddle.to_tensor(np.ascontiguousarray(activation[None]), dtype=feed.dtype, place=feed.place)
+        c = base.shape[1]
+        chans = paddle.to_tensor(np.asarray(channels, np.int64), place=feed.place)
+        cls = paddle.to_tensor(np.asarray(targets, np.int64), place=feed.place)
+        out = np.empty((len(channels), len(targets)), np.float32)
+        current: dict[str, paddle.Tensor] = {}
+
+        def hook(module: nn.Layer, inputs: Any, output: Any) -> Any:
+            return current["batch"]
+
+        handle = layer.register_forward_post_hook(hook)
+        try:
+            with paddle.no_grad():
+                for sl in progress_bar(list(iter_chunks(len(channels), batch_size)), "Ablation-CAM", progress):
+                    ch = chans[sl]
+                    # keep[k, j] = 0 for the ablated channel j of copy k (-1: nothing ablated)
+                    keep = (paddle.arange(c, dtype="int64").unsqueeze(0) != ch.unsqueeze(1)).astype(base.dtype)
+                    current["batch"] = base * keep.unsqueeze(-1).unsqueeze(-1)
+                    # fresh input memory per pass: a model may modify its input in place
+                    inp = paddle.tile(feed, [len(ch), 1, 1, 1]) if repeat_feed else feed.clone()
+                    logits = model(inp)
+                    if not isinstance(logits, paddle.Tensor) or logits.ndim != 2 or logits.shape[0] != len(ch):
+                        raise LayerOutputError(
+                            f"the model returned {_describe(logits)} for {len(ch)} ablated copies of {layer_name!r}"
+                        )
+                    out[sl] = paddle.index_select(logits.astype("float32"), cls, axis=1).cpu().numpy()
+        finally:
+            handle.remove()
+        return out
+
+    def linear_weights(self, layer: Any) -> tuple[np.ndarray, np.ndarray] | None:
+        if not isinstance(layer, nn.Linear):
+            return None
+        w = self.to_numpy(layer.weight).T  # Paddle stores (in, out)
+        bias = self.to_numpy(layer.bias) if layer.bias is not None else np.zeros(w.shape[0], np.float32)
+        return np.ascontiguousarray(w), bias
 
     def masked_scores(
         self, model: Any, x: Any, activations: np.ndarray, targets: np.ndarray, batch_size: int, progress: bool
