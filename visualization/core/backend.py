@@ -150,7 +150,8 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def from_numpy(self, model: Any, array: np.ndarray) -> Any:
-        """A float32 tensor with the values of ``array`` on the model's device."""
+        """A tensor with the values of ``array`` on the model's device, in the model's floating dtype
+        (float32 for a model without floating parameters)."""
 
     @abc.abstractmethod
     def predict(self, model: Any, x: Any) -> np.ndarray:

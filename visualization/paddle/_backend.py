@@ -243,7 +243,8 @@ class PaddleBackend(Backend):
     def from_numpy(self, model: Any, array: np.ndarray) -> Any:
         param = next(iter(model.parameters()), None)
         place = param.place if param is not None else paddle.CPUPlace()
-        return paddle.to_tensor(np.ascontiguousarray(array, dtype=np.float32), place=place)
+        dtype = param.dtype if param is not None and paddle.is_floating_point(param) else "float32"
+        return paddle.to_tensor(np.ascontiguousarray(array, dtype=np.float32), place=place).astype(dtype)
 
     def predict(self, model: Any, x: Any) -> np.ndarray:
         with self.eval_mode(model), paddle.no_grad():

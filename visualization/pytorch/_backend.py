@@ -234,7 +234,8 @@ class TorchBackend(Backend):
     def from_numpy(self, model: Any, array: np.ndarray) -> Any:
         param = next(model.parameters(), None)
         device = param.device if param is not None else "cpu"
-        return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(device)
+        dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+        return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(device=device, dtype=dtype)
 
     def predict(self, model: Any, x: Any) -> np.ndarray:
         with self.eval_mode(model), torch.no_grad():
