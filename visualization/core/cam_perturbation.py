@@ -48,11 +48,15 @@ class ScoreCAM(BaseCAM):
     weight 0 and cost no forward pass. (torchcam 0.5.0 instead normalizes before upsampling and uses
     a softmax over channels of the masked logits.)
 
-    **Fast option** ``top_k``: only the ``top_k`` channels with the largest spatial variance of
-    :math:`A_k` are scored (a flat map masks the image almost uniformly and carries little
-    localization); every other live channel gets the mean weight of the scored ones. Cost falls from
-    one forward pass per live channel to ``top_k``. ``python -m bench.bench_cam_family`` measures the
-    speed-up and the correlation with exact Score-CAM on the bundled photos.
+    **Fast option** ``top_k``: only the ``top_k`` channels with the largest positive activation mass
+    :math:`\sum_{i,j} \mathrm{ReLU}(A_k(i,j))` are scored (they dominate the weighted sum); every
+    other live channel gets the lowest score among the scored ones — it is assumed to be no more
+    informative than the least informative channel scored, but not 0, since a masked image keeps
+    some of the class probability (Score-CAM subtracts no baseline). Cost falls from one forward
+    pass per live channel to ``top_k``. Measured by ``python -m bench.bench_cam_family`` on the
+    pretrained EfficientNet-Lite0 at ``_act1`` (462 to 900 live channels of 1280) and the four
+    bundled photos: ``top_k=40`` has a heatmap Pearson correlation of 0.95 to 0.99 with exact
+    Score-CAM. (Ranking by spatial variance, or filling with 0 or the mean, did worse there.)
 
     Args:
         model: the network.
@@ -89,6 +93,8 @@ class ScoreCAM(BaseCAM):
         self.batch_size = check_batch_size(batch_size)
         self.progress = bool(progress)
         self.top_k = None if top_k is None else check_batch_size(top_k)
+        if self.top_k is not None:
+            self.method_name = f"Score-CAM (top {self.top_k})"
 
     def _compute_prepared(self, xt: Any, targets: Sequence[Any], eigen: bool) -> list[list[CAMResult]]:
         names = [n for n, _ in self.target_layers]
@@ -117,24 +123,25 @@ class ScoreCAM(BaseCAM):
         n, c = acts.shape[:2]
         if self.top_k is None or self.top_k >= c:
             return None
-        variance = acts.reshape(n, c, -1).var(axis=2)
-        order = np.argsort(-variance, axis=1, kind="stable")[:, : self.top_k]
+        flat = acts.reshape(n, c, -1)
+        mass = np.maximum(flat, 0.0).sum(axis=2, dtype=np.float64)
+        live = flat.max(axis=2) > flat.min(axis=2)
+        order = np.argsort(-np.where(live, mass, -np.inf), axis=1, kind="stable")[:, : self.top_k]
         chosen = np.zeros((n, c), bool)
         np.put_along_axis(chosen, order, True, axis=1)
-        return chosen & (variance > 0)
+        return chosen & live
 
 
 def _fill_unscored(scores: np.ndarray, chosen: np.ndarray, acts: np.ndarray) -> np.ndarray:
-    """Give every live channel that was not scored the mean score of the scored ones (per image, target)."""
+    """Give every live channel that was not scored the lowest score of the scored ones (per image, target)."""
     n, c = chosen.shape
     flat = acts.reshape(n, c, -1)
     live = flat.max(axis=2) > flat.min(axis=2)
     out = scores.copy()  # (N, T, C)
     for i in range(n):
         if chosen[i].any():
-            mean = scores[i][:, chosen[i]].mean(axis=1, keepdims=True)  # (T, 1)
-            fill = live[i] & ~chosen[i]
-            out[i][:, fill] = mean
+            low = scores[i][:, chosen[i]].min(axis=1, keepdims=True)  # (T, 1)
+            out[i][:, live[i] & ~chosen[i]] = low
     return out
 
 
