@@ -343,6 +343,21 @@ def test_ablation_cam_shortcuts_agree_with_full_passes_and_the_definition(make, 
     assert expected_log in caplog.text
 
 
+def test_ablation_cam_restores_the_layer_forward_even_after_an_exception():
+    model = seeded(CatDogCNN(num_classes=3, image_size=16), seed=8)
+    x = _x(1, 16)
+    AblationCAM(model, "conv3", batch_size=8).compute(x, 1)
+    assert "forward" not in model.conv3.__dict__
+
+    def boom(*args):
+        raise RuntimeError("boom in the tail")
+
+    model.fc2.register_forward_pre_hook(lambda m, inp: boom() if inp[0].shape[0] > 1 else None)
+    with pytest.raises(RuntimeError, match="boom"):
+        AblationCAM(model, "conv3", batch_size=8, strategy="full").compute(x, 1)
+    assert "forward" not in model.conv3.__dict__
+
+
 def test_ablation_cam_skips_dead_channels_and_checks_targets():
     model = seeded(ReluNet(), seed=8)
     x = _x(2, 16)

@@ -121,9 +121,9 @@ class Backend(abc.ABC):
         """Scores ``(M, T)`` of the model with ``layer``'s output replaced by copies of ``activation``
         ``(C, h, w)``, copy ``m`` with channel ``channels[m]`` set to zero (``-1``: nothing zeroed).
 
-        The model runs on ``feed`` (a batch of one) with a hook that returns a batch of up to
-        ``batch_size`` copies in place of the layer's output, so everything after the layer runs on the
-        copies. With ``repeat_feed`` the feed is repeated to the batch size (a full forward per copy);
+        The model runs on ``feed`` (a batch of one) while the layer's ``forward`` (overridden on the
+        instance for the call, always restored) returns a batch of up to ``batch_size`` copies, so the
+        layer itself is not computed and everything after it runs on the copies. With ``repeat_feed`` the feed is repeated to the batch size (a full forward per copy);
         without it the part before the layer runs once per batch on ``feed`` and whatever it passes
         around the layer is broadcast (see :class:`~visualization.core.cam.AblationCAM` for when that is
         valid). Returns the logits at ``targets`` ``(T,)``, under no-grad.

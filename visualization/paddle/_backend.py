@@ -164,11 +164,11 @@ class PaddleBackend(Backend):
         cls = paddle.to_tensor(np.asarray(targets, np.int64), place=feed.place)
         out = np.empty((len(channels), len(targets)), np.float32)
         current: dict[str, paddle.Tensor] = {}
-
-        def hook(module: nn.Layer, inputs: Any, output: Any) -> Any:
-            return current["batch"]
-
-        handle = layer.register_forward_post_hook(hook)
+        # The layer's own computation is skipped, not just its output replaced: its instance gets a
+        # forward that returns the current batch (removed in `finally`, the class's forward is untouched).
+        had_own = "forward" in layer.__dict__
+        own = layer.__dict__.get("forward")
+        layer.forward = lambda *args, **kwargs: current["batch"]
         try:
             with paddle.no_grad():
                 for sl in progress_bar(list(iter_chunks(len(channels), batch_size)), "Ablation-CAM", progress):
@@ -185,7 +185,10 @@ class PaddleBackend(Backend):
                         )
                     out[sl] = paddle.index_select(logits.astype("float32"), cls, axis=1).cpu().numpy()
         finally:
-            handle.remove()
+            if had_own:
+                layer.forward = own
+            else:
+                del layer.forward
         return out
 
     def linear_weights(self, layer: Any) -> tuple[np.ndarray, np.ndarray] | None:

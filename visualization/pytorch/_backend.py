@@ -158,11 +158,11 @@ class TorchBackend(Backend):
         cls = torch.from_numpy(np.asarray(targets, np.int64)).to(feed.device)
         out = torch.empty((len(channels), len(targets)), dtype=torch.float32, device=feed.device)
         current: dict[str, torch.Tensor] = {}
-
-        def hook(module: nn.Module, inputs: Any, output: Any) -> Any:
-            return current["batch"]
-
-        handle = layer.register_forward_hook(hook)
+        # The layer's own computation is skipped, not just its output replaced: its instance gets a
+        # forward that returns the current batch (removed in `finally`, the class's forward is untouched).
+        had_own = "forward" in layer.__dict__
+        own = layer.__dict__.get("forward")
+        layer.forward = lambda *args, **kwargs: current["batch"]
         try:
             with torch.no_grad():
                 for sl in progress_bar(list(iter_chunks(len(channels), batch_size)), "Ablation-CAM", progress):
@@ -179,7 +179,10 @@ class TorchBackend(Backend):
                         )
                     out[sl] = logits.float()[:, cls]
         finally:
-            handle.remove()
+            if had_own:
+                layer.forward = own
+            else:
+                del layer.forward
         return out.cpu().numpy()
 
     def linear_weights(self, layer: Any) -> tuple[np.ndarray, np.ndarray] | None:
