@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from .core.errors import VisualizationError
-from .frameworks import CAM_METHODS
+from .frameworks import CAM_METHODS, DEFAULT_METHODS
 
 DEMO_PHOTOS = ("chelsea", "coffee", "astronaut", "rocket")
 _EPILOG_DEMO = "Example: cnnvis demo --framework both --out out/demo"
@@ -139,9 +139,10 @@ def _report_options(default_out: str, default_framework: str, framework_help: st
                     "--method",
                     "methods",
                     multiple=True,
-                    default=tuple(CAM_METHODS),
+                    default=DEFAULT_METHODS,
                     show_default=True,
-                    help="CAM method(s): gradcam, gradcampp, scorecam. Repeat the option for several.",
+                    help=f"CAM method(s), from: {', '.join(CAM_METHODS)} (fastscorecam: Score-CAM on the top 40 "
+                    "channels). Repeat the option for several.",
                 ),
                 click.option("--no-progress", is_flag=True, help="Hide the progress bar."),
             ]
@@ -295,8 +296,9 @@ def explain(
 @click.option("--channels", default=3, show_default=True, type=click.IntRange(1, 64), help="Input channels.")
 @click.option("--all", "show_all", is_flag=True, help="Also list layers whose output is not a 4-D map.")
 def layers(framework: str, model_spec: str, input_size: int, channels: int, show_all: bool) -> None:
-    """List the model's layers with their output shapes, to choose a --layer."""
-    import numpy as np
+    """List the model's layers with their output shapes, parameter counts and receptive fields (the
+    input pixels one output unit sees; jump = input pixels between neighbouring units), to choose a --layer."""
+    import importlib
 
     from .frameworks import get_framework
     from .report.explain import build_model
@@ -304,29 +306,18 @@ def layers(framework: str, model_spec: str, input_size: int, channels: int, show
     fw = get_framework(framework)
     try:
         model = build_model(model_spec, fw)
-        x = fw.tensor(model, np.zeros((1, channels, input_size, input_size), np.float32))
-        with fw.backend.eval_mode(model):
-            calls = fw.backend.trace_outputs(model, x)
+        structure = importlib.import_module(f"{fw.layers.__package__}.structure")
+        table = structure.model_structure(model, (channels, input_size, input_size))
     except VisualizationError as exc:
         raise _fail(exc) from exc
     except (RuntimeError, ValueError, TypeError, IndexError) as exc:
         raise _model_failed(exc) from exc
-    kinds = {n: type(m).__name__ for n, m in fw.backend.named_layers(model)}
-    params = {n: fw.backend.own_parameter_count(m) for n, m in fw.backend.named_layers(model)}
-    seen: dict[str, int] = {}
-    rows = []
-    for name, shape in calls:
-        seen[name] = seen.get(name, 0) + 1
-        if seen[name] > 1 or (not show_all and (shape is None or len(shape) != 4)):
-            continue
-        rows.append((name, kinds.get(name, "?"), "x".join(map(str, shape[1:])) if shape else "-", params.get(name, 0)))
-    width = max([len(r[0]) for r in rows] + [5])
-    click.echo(f"{'layer':<{width}}  {'type':<22} {'output (C x H x W)':<20} {'params':>10}")
-    for name, kind, shape, n in rows:
-        click.echo(f"{name:<{width}}  {kind:<22} {shape:<20} {n:>10,}")
-    shared = [n for n, c in seen.items() if c > 1]
-    if shared:
-        click.echo(f"\nRan more than once per forward pass (not usable as a target layer): {', '.join(shared)}")
+    click.echo(table.to_text(spatial_only=not show_all))
+    if table.repeated:
+        click.echo(
+            f"\nRan more than once per forward pass (not usable as a target layer; one row per call): "
+            f"{', '.join(table.repeated)}"
+        )
 
 
 def run() -> None:  # pragma: no cover - console entry point

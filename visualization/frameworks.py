@@ -17,7 +17,26 @@ from .core.backend import Backend
 from .core.errors import VisualizationError
 
 #: Method names accepted on the command line -> class names in ``cam_visualizer``.
-CAM_METHODS = {"gradcam": "GradCAM", "gradcampp": "GradCAMPlusPlus", "scorecam": "ScoreCAM"}
+CAM_METHODS = {
+    "gradcam": "GradCAM",
+    "gradcampp": "GradCAMPlusPlus",
+    "xgradcam": "XGradCAM",
+    "layercam": "LayerCAM",
+    "hirescam": "HiResCAM",
+    "eigencam": "EigenCAM",
+    "eigengradcam": "EigenGradCAM",
+    "smoothgradcampp": "SmoothGradCAMPlusPlus",
+    "cam": "CAM",
+    "ablationcam": "AblationCAM",
+    "scorecam": "ScoreCAM",
+    "fastscorecam": "ScoreCAM",
+}
+#: Constructor options that distinguish a command-line method from its class's defaults.
+METHOD_OPTIONS: dict[str, dict[str, Any]] = {"fastscorecam": {"top_k": 40}}
+#: What ``cnnvis explain`` and ``cnnvis demo`` run when no ``--method`` is given: every method that
+#: works at any layer in a few forward passes (CAM needs a GAP -> linear head; exact Score-CAM and
+#: Smooth Grad-CAM++ are slower: ask for them by name).
+DEFAULT_METHODS = ("gradcam", "gradcampp", "xgradcam", "layercam", "hirescam", "eigencam", "ablationcam", "fastscorecam")
 #: Human-readable framework names.
 DISPLAY = {"torch": "PyTorch", "paddle": "PaddlePaddle"}
 _PACKAGES = {"torch": "pytorch", "pytorch": "pytorch", "paddle": "paddle", "paddlepaddle": "paddle"}

@@ -64,6 +64,7 @@ __all__ = [
     "demo_photos",
     "demo_verdicts",
     "epoch_line",
+    "epoch_scalars",
     "finish_demo",
     "finish_training",
     "initial_weights",
@@ -73,6 +74,7 @@ __all__ = [
     "save_cam_figures",
     "save_figure",
     "save_html",
+    "tensorboard_options",
 ]
 
 MODELS = ("efficientnet-lite0", "catdogcnn")
@@ -178,6 +180,14 @@ def build_parser(framework: str) -> argparse.ArgumentParser:
     ap.add_argument("--limit", type=int, help="use at most N images per class, for quick runs (default: all)")
     ap.add_argument(
         "--out", type=Path, default=Path(f"out/cat_dog_{framework}"), help="output folder (default: %(default)s)"
+    )
+    ap.add_argument(
+        "--tensorboard",
+        type=Path,
+        metavar="DIR",
+        help="also write TensorBoard event files to DIR before training and after each epoch: loss and "
+        "accuracy, filters, feature maps and Grad-CAM of the probe images, weight and activation histograms, "
+        "dead ReLU shares, the layer table (and the graph, PyTorch); then run: tensorboard --logdir DIR",
     )
     return ap
 
@@ -388,6 +398,15 @@ def epoch_line(epoch: int, epochs: int, loss: float, train_acc: float, val_acc: 
     )
 
 
+def epoch_scalars(row: dict[str, float]) -> dict[str, float]:
+    """One epoch of the history as TensorBoard scalars (the part before ``/`` groups the charts).
+
+    >>> epoch_scalars({"epoch": 1, "loss": 0.69, "train_accuracy": 0.5, "val_accuracy": 0.6})
+    {'loss/train': 0.69, 'accuracy/train': 0.5, 'accuracy/val': 0.6}
+    """
+    return {"loss/train": row["loss"], "accuracy/train": row["train_accuracy"], "accuracy/val": row["val_accuracy"]}
+
+
 def cam_frame(results: Sequence[Any]) -> np.ndarray:
     """One animation frame from CAM results (one per class, each for a single image): the maps *before*
     normalization, upsampled to the input size, as ``(K, H, W)``.
@@ -442,6 +461,31 @@ def animation_file(args: argparse.Namespace, probe: str, classes: Sequence[str])
         shown = ", ".join(f"ch {i} = {c}" for i, c in enumerate(classes))
         return args.out / f"training_gradcam_{args.cam_layer}.gif", f"Grad-CAM at '{args.cam_layer}' ({shown})\n"
     return args.out / f"training_feature_maps_{layers.animated}.gif", f"'{layers.animated}' of {probe},"
+
+
+def tensorboard_options(args: argparse.Namespace, probes: Probes, classes: Sequence[str]) -> dict[str, Any]:
+    """Keyword arguments of ``VisualizationLogger`` for ``--tensorboard``: the tutorial's layers, the
+    probe images with their crops and names, their true classes as Grad-CAM targets.
+
+    CatDogCNN applies ``F.relu`` after each layer, so its dead units are counted on the layers before it.
+
+    >>> args = parse_args("torch", ["--data-dir", "pets", "--model", "catdogcnn", "--tensorboard", "runs"])
+    >>> probes = Probes(np.zeros((2, 3, 32, 32)), [None, None], np.array([0, 1]), ["a.jpg", "b.jpg"])
+    >>> opts = tensorboard_options(args, probes, ["cats", "dogs"])
+    >>> opts["relu_layers"], opts["cam_layer"], opts["target_classes"], opts["probe_names"]
+    (('conv1', 'conv2', 'conv3', 'fc1'), 'conv3', [0, 1], ['a.jpg', 'b.jpg'])
+    """
+    layers = LAYERS[args.model]
+    return {
+        "display_images": probes.crops,
+        "probe_names": probes.names,
+        "filter_layers": layers.filters,
+        "feature_layers": layers.feature_maps,
+        "cam_layer": args.cam_layer,
+        "relu_layers": ("conv1", "conv2", "conv3", "fc1") if args.model == "catdogcnn" else None,  # None: ReLU6 layers
+        "target_classes": probes.labels.tolist(),
+        "class_names": list(classes),
+    }
 
 
 def check_layer(name: str, layer_names: Sequence[str]) -> None:

@@ -27,6 +27,7 @@ from visualization.models import CAT_CLASSES, DOG_CLASSES, imagenet_class_names,
 from visualization.paddle.cam_visualizer import GradCAM, GradCAMPlusPlus, ScoreCAM
 from visualization.paddle.layer_visualizer import CNNLayerVisualizer
 from visualization.paddle.models import CatDogCNN
+from visualization.paddle.tensorboard import VisualizationLogger
 
 FRAMEWORK = "paddle"
 CHECKPOINT = ".pdparams"  # a state_dict, for paddle.load
@@ -83,6 +84,14 @@ def snapshot(model: paddle.nn.Layer, probe: np.ndarray, args, num_classes: int) 
     return tutorial.cam_frame(GradCAM(model, args.cam_layer).compute_many(to_tensor(probe), list(range(num_classes))))
 
 
+def open_tensorboard(model: paddle.nn.Layer, split: tutorial.Split, probes: tutorial.Probes, args):
+    """The logger of --tensorboard DIR (None without it): the tutorial's layers and probe images, in TensorBoard."""
+    if args.tensorboard is None:
+        return None
+    options = tutorial.tensorboard_options(args, probes, split.classes)
+    return VisualizationLogger(model, args.tensorboard, to_tensor(probes.x), **options)
+
+
 def train(model: paddle.nn.Layer, split: tutorial.Split, probes: tutorial.Probes, args):
     """Adam on cross-entropy; returns the validation logits, the history and the animation frames."""
     n_classes = len(split.classes)
@@ -95,6 +104,9 @@ def train(model: paddle.nn.Layer, split: tutorial.Split, probes: tutorial.Probes
     optimizer = paddle.optimizer.Adam(learning_rate=args.lr, parameters=net.parameters())
     rng = np.random.default_rng(args.seed)
     frames, history = [snapshot(model, probes.x[:1], args, n_classes)], []
+    board = open_tensorboard(model, split, probes, args)
+    if board is not None:
+        board.log_epoch(0)  # step 0: before training
     for epoch in range(1, args.epochs + 1):
         net.train()
         losses, correct = [], 0
@@ -113,6 +125,11 @@ def train(model: paddle.nn.Layer, split: tutorial.Split, probes: tutorial.Probes
         history.append(row)
         print(tutorial.epoch_line(epoch, args.epochs, row["loss"], row["train_accuracy"], row["val_accuracy"]))
         frames.append(snapshot(model, probes.x[:1], args, n_classes))
+        if board is not None:  # the logger leaves train/eval flags, weights and gradients as they were
+            board.log_epoch(epoch, scalars=tutorial.epoch_scalars(row))
+    if board is not None:
+        board.close()
+        print(f"TensorBoard event files in {args.tensorboard}; view them with: tensorboard --logdir {args.tensorboard}")
     model.eval()
     return val_logits, history, frames
 

@@ -26,6 +26,7 @@ from visualization.models import CAT_CLASSES, DOG_CLASSES, imagenet_class_names,
 from visualization.pytorch.cam_visualizer import GradCAM, GradCAMPlusPlus, ScoreCAM
 from visualization.pytorch.layer_visualizer import CNNLayerVisualizer
 from visualization.pytorch.models import CatDogCNN
+from visualization.pytorch.tensorboard import VisualizationLogger
 
 FRAMEWORK = "torch"
 CHECKPOINT = ".pt"  # a state_dict, for torch.load(..., weights_only=True)
@@ -82,6 +83,14 @@ def snapshot(model: torch.nn.Module, probe: np.ndarray, args, num_classes: int) 
     return tutorial.cam_frame(GradCAM(model, args.cam_layer).compute_many(to_tensor(probe), list(range(num_classes))))
 
 
+def open_tensorboard(model: torch.nn.Module, split: tutorial.Split, probes: tutorial.Probes, args):
+    """The logger of --tensorboard DIR (None without it): the tutorial's layers and probe images, in TensorBoard."""
+    if args.tensorboard is None:
+        return None
+    options = tutorial.tensorboard_options(args, probes, split.classes)
+    return VisualizationLogger(model, args.tensorboard, to_tensor(probes.x), **options)
+
+
 def train(model: torch.nn.Module, split: tutorial.Split, probes: tutorial.Probes, args):
     """Adam on cross-entropy; returns the validation logits, the history and the animation frames."""
     n_classes = len(split.classes)
@@ -94,6 +103,9 @@ def train(model: torch.nn.Module, split: tutorial.Split, probes: tutorial.Probes
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr)
     rng = np.random.default_rng(args.seed)
     frames, history = [snapshot(model, probes.x[:1], args, n_classes)], []
+    board = open_tensorboard(model, split, probes, args)
+    if board is not None:
+        board.log_epoch(0)  # step 0: before training
     for epoch in range(1, args.epochs + 1):
         net.train()
         losses, correct = [], 0
@@ -112,6 +124,11 @@ def train(model: torch.nn.Module, split: tutorial.Split, probes: tutorial.Probes
         history.append(row)
         print(tutorial.epoch_line(epoch, args.epochs, row["loss"], row["train_accuracy"], row["val_accuracy"]))
         frames.append(snapshot(model, probes.x[:1], args, n_classes))
+        if board is not None:  # the logger leaves train/eval flags, weights and gradients as they were
+            board.log_epoch(epoch, scalars=tutorial.epoch_scalars(row))
+    if board is not None:
+        board.close()
+        print(f"TensorBoard event files in {args.tensorboard}; view them with: tensorboard --logdir {args.tensorboard}")
     model.eval()
     return val_logits, history, frames
 

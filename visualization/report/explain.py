@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 
 from ..core.cam import CAMResult, auto_layer
-from ..core.errors import VisualizationError
+from ..core.errors import LayerOutputError, VisualizationError
 from ..core.image import to_display_image
 from ..core.weights import load_weights
-from ..frameworks import Framework, get_framework
+from ..frameworks import METHOD_OPTIONS, Framework, get_framework
 from .html import HtmlReport
 from .interactive import cam_explorer
 
@@ -227,9 +227,10 @@ def run_framework(
 
     def make_cam(method: str) -> Any:
         cls = fw.cam_classes[method]
-        return (
-            cls(model, cam_layer, batch_size=job.scorecam_batch_size) if method == "scorecam" else cls(model, cam_layer)
-        )
+        options = dict(METHOD_OPTIONS.get(method, {}))
+        if cls.__name__ in ("ScoreCAM", "AblationCAM"):
+            options["batch_size"] = job.scorecam_batch_size
+        return cls(model, cam_layer, **options)
 
     cams = {m: make_cam(m) for m in job.methods}
     grad_layer = cam_layer
@@ -245,14 +246,22 @@ def run_framework(
 
     # ---- CAMs
     kinds = list(targets)
-    for method, cam in cams.items():
+    skipped = []
+    for method, cam in list(cams.items()):
         # one call for every class: Score-CAM then runs its masked inputs once for all of them
-        results = _timed(
-            run.timings, cam.method_name, lambda cam=cam: cam.compute_many(x, [targets[k].tolist() for k in kinds])
-        )
+        try:
+            results = _timed(
+                run.timings, cam.method_name, lambda cam=cam: cam.compute_many(x, [targets[k].tolist() for k in kinds])
+            )
+        except LayerOutputError as err:  # e.g. CAM at a layer that is not pooled straight into the classifier
+            skipped.append(f"{cam.method_name} does not apply here: {err}")
+            del cams[method]
+            continue
         for kind, res in zip(kinds, results):
             run.results[method, kind] = res
         tick(f"{tag}: {cam.method_name}")
+    if not cams:
+        raise VisualizationError("No CAM method could run at this layer: " + " ".join(skipped))
     layer_name = next(iter(run.results.values())).layer_name
     report.add_heading(f"{tag}: class activation maps at '{layer_name}'")
     report.add_text(
@@ -260,6 +269,8 @@ def run_framework(
         "dog, for a dog the most likely cat, otherwise the runner-up). Columns: the methods. Each map is "
         "scaled to [0, 1]."
     )
+    for note in skipped:
+        report.add_text(note)
     from ..core.plotting.figures import cam_comparison_figure
 
     for i, im in enumerate(job.images):
@@ -376,7 +387,26 @@ def build_report(job: ExplainJob, out: str | Path, force: bool = False) -> tuple
             ["step (whole batch)", f"{fws[0].display} ms"],
             [[k, round(v * 1000, 1)] for k, v in runs[0].timings.items()],
         )
+    structure_section(report, fws[0], prepared[0][0], prepared[0][1])
     return report.write(out, force=force), runs
+
+
+def structure_section(report: HtmlReport, fw: Framework, model: Any, x: Any) -> None:
+    """The section "Model structure": every layer call with output shape, parameters and receptive field
+    (see :mod:`visualization.core.structure`), traced on the first image, folded under a summary line."""
+    from ..core.structure import structure_html
+
+    structure = importlib.import_module(f"{fw.layers.__package__}.structure").model_structure(model, x[:1])
+    report.add_heading("Model structure")
+    report.add_text(
+        f"Traced with {fw.display} on the first image. Receptive field: the input pixels one output unit "
+        "sees, r_out = r_in + (k - 1) * dilation * j_in along a chain of layers, with jump j_out = j_in * stride "
+        "(input pixels between neighbouring units); at a residual add the larger field of the two branches."
+    )
+    report.add_html(
+        f"<details><summary>Every layer call ({len(structure.rows)} rows; containers in italics)</summary>"
+        f"{structure_html(structure)}</details>"
+    )
 
 
 def load_images(

@@ -38,6 +38,7 @@ img{max-width:100%;height:auto;border:1px solid #eee}
 table{border-collapse:collapse;margin:8px 0 16px;font-size:0.92em} th,td{border:1px solid #dde1e8;padding:4px 10px;text-align:left}
 th{background:#f4f6f9} td.num{text-align:right;font-variant-numeric:tabular-nums}
 nav a{margin-right:14px} .grid{display:flex;flex-wrap:wrap;gap:16px}
+details summary{cursor:pointer;color:#1d2330;margin:4px 0}
 """
 
 
@@ -101,6 +102,11 @@ class HtmlReport:
             f'<figure><img src="data:image/png;base64,{b64}" alt="{html.escape(caption, quote=True)}" '
             f'data-file="{html.escape(filename, quote=True)}"><figcaption>{html.escape(caption)}</figcaption></figure>'
         )
+
+    def add_html(self, fragment: str) -> None:
+        """A block of HTML built by this package (e.g. :func:`~visualization.core.structure.structure_html`),
+        inserted as it is: its builder escapes every string that comes from a user or a model."""
+        self._body.append(fragment)
 
     def add_plotly(self, fig: Any, div_id: str, caption: str | None = None) -> None:
         """Embed an interactive plotly figure (plotly.js itself is embedded once, in the head)."""
