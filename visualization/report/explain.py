@@ -35,7 +35,10 @@ ZOO_LAYERS = {
     "efficientnet-lite0": {
         "stem": "_conv_stem",
         "features": ["_blocks.2", "_blocks.4", "_blocks.10"],
-        "cam": "_blocks.15",
+        # _act1 (1280 x 7 x 7, after ReLU6, pooled straight into _fc): every CAM method is defined there
+        # and they agree (docs/images/cam_family.png); _blocks.15 is a signed linear bottleneck on which
+        # Score-CAM, Ablation-CAM and Eigen-CAM disagree with the gradient methods and CAM does not apply
+        "cam": "_act1",
     },
     "catdogcnn": {"stem": "conv1", "features": ["conv1", "conv2", "conv3"], "cam": "conv3"},
 }
