@@ -674,16 +674,18 @@ FEATURE_MAPS = [
 CAM = [
     md(
         """
-        # 04 CAM 技术：Grad-CAM、Grad-CAM++ 与 Score-CAM
+        # 04 CAM 技术：从 Grad-CAM 到整个 CAM 家族
 
         类激活图（Class Activation Map, CAM）把"模型为什么认为这是类别 *c*"画成一张热力图。
-        三种方法的流程相同，只是**通道权重** $w_k$ 的算法不同：
+        这些方法的流程基本相同，主要是**通道权重** $w_k$ 的算法不同：
 
         1. 取目标层的输出 $A$（$C$ 个通道，每个 $h\\times w$）；
         2. 为每个通道计算权重 $w_k$；
         3. $L = \\mathrm{ReLU}\\big(\\sum_k w_k A_k\\big)$，双线性上采样到输入尺寸，再归一化到 [0, 1]。
 
-        本篇逐一介绍三种方法，比较它们，对比"解释猫"和"解释狗"，最后在一个可以手算的小网络上验证 Grad-CAM。
+        本篇先逐一介绍 Grad-CAM、Grad-CAM++ 和 Score-CAM，比较它们，对比"解释猫"和"解释狗"，在一个可以手算的小网络上验证 Grad-CAM；
+        然后是家族的其他成员（CAM、XGrad-CAM、HiResCAM、LayerCAM、Eigen-CAM、Eigen-Grad-CAM、Smooth Grad-CAM++、Ablation-CAM）、
+        所有方法共用的选项，以及把几种方法放在一起的对比。
         """
     ),
     code(
@@ -697,7 +699,20 @@ CAM = [
 
         from visualization.core.image import overlay
         from visualization.models import DOG_CLASSES, imagenet_class_names, load_model, preprocess
-        from visualization.pytorch.cam_visualizer import GradCAM, GradCAMPlusPlus, ScoreCAM, compare_cam_methods
+        from visualization.pytorch.cam_visualizer import (
+            CAM,
+            AblationCAM,
+            EigenCAM,
+            EigenGradCAM,
+            GradCAM,
+            GradCAMPlusPlus,
+            HiResCAM,
+            LayerCAM,
+            ScoreCAM,
+            SmoothGradCAMPlusPlus,
+            XGradCAM,
+            compare_cam_methods,
+        )
 
         torch.manual_seed(0)
         model = load_model("efficientnet-lite0")
@@ -904,6 +919,240 @@ CAM = [
         np.testing.assert_allclose(toy_res.heatmaps[0], classic_norm, atol=1e-5)
         max_diff = np.abs(toy_res.heatmaps[0] - classic_norm).max()
         print(f"Grad-CAM 权重 = W[c] / (h*w); 归一化后的热力图与经典 CAM 一致 (最大差 {max_diff:.1e})")
+        """
+    ),
+    md(
+        """
+        ## 7. CAM 家族的其他成员
+
+        前面的方法给每个通道一个权重。后来的方法从三个方向改动了模板（公式、出处和本项目的取舍见教程第 04 章第 10–17 节）：
+
+        | 方法 | 通道（或位置）的权重 | 需要梯度 | 需要类别 |
+        |---|---|---|---|
+        | CAM | 全连接层的权重 $W_{c,k}$（只适用于"GAP → 全连接"之前的层） | 否 | 是 |
+        | XGrad-CAM | $\\sum_{i,j} \\frac{A_k(i,j)}{\\sum A_k}\\, g_k(i,j)$ | 是 | 是 |
+        | HiResCAM | 每个位置就用梯度本身：$\\mathrm{ReLU}\\big(\\sum_k g_k \\odot A_k\\big)$ | 是 | 是 |
+        | LayerCAM | 每个位置用正梯度：$\\mathrm{ReLU}\\big(\\sum_k \\mathrm{ReLU}(g_k) \\odot A_k\\big)$ | 是 | 是 |
+        | Eigen-CAM | 不加权：特征的第一主成分 | 否 | 否 |
+        | Eigen-Grad-CAM | $g \\odot A$ 的第一主成分 | 是 | 是 |
+        | Smooth Grad-CAM++ | Grad-CAM++，导数在加噪的输入拷贝上平均 | 是 | 是 |
+        | Ablation-CAM | 把第 $k$ 个通道置零后 logit 下降的比例 | 否 | 是 |
+
+        ### 在"GAP → 全连接"之前的层上，四种方法是同一个公式
+
+        `_act1` 之后只有全局平均池化和全连接层，梯度在空间上是常数 $g_k(i,j) = W_{c,k}/(hw)$。
+        于是 Grad-CAM、XGrad-CAM 和 HiResCAM 都等于 CAM 除以 $hw$，归一化之后完全相同：
+        """
+    ),
+    code(
+        """
+        same = {
+            cls.__name__: cls(model, "_act1").generate_cam(input_tensor, pred) for cls in (CAM, GradCAM, XGradCAM, HiResCAM)
+        }
+        for name, heat in same.items():
+            print(f"{name:9s} 与 CAM 的最大差 {np.abs(heat - same['CAM']).max():.1e}")
+            assert np.allclose(heat, same["CAM"], atol=1e-4)
+
+        try:  # 结构不符时 CAM 报错，而不是画出错误的图
+            CAM(model, "_conv_head").generate_cam(input_tensor, pred)
+        except ValueError as err:
+            print(err)
+        """
+    ),
+    md(
+        """
+        ### 按公式手算 XGrad-CAM、HiResCAM、LayerCAM
+
+        在 ReLU6 之后的 `_blocks.15._act1`（激活非负）上取出激活 $A$ 和梯度 $g$，逐一核对：
+        """
+    ),
+    code(
+        """
+        from visualization.pytorch.layer_visualizer import CNNLayerVisualizer
+
+        v = CNNLayerVisualizer(model)
+        grad = v.get_gradients(input_tensor, pred, "_blocks.15._act1")
+        A = grad.activations[0].astype(np.float64)  # (1152, 7, 7)
+        g = grad.gradients[0].astype(np.float64)
+
+        res_x = XGradCAM(model, "_blocks.15._act1").compute(input_tensor, pred)
+        total = A.sum(axis=(1, 2))
+        w_x = np.divide((A * g).sum(axis=(1, 2)), total, out=np.zeros_like(total), where=total != 0)
+        assert np.allclose(res_x.weights[0], w_x, rtol=1e-4, atol=1e-9)
+
+        res_h = HiResCAM(model, "_blocks.15._act1").compute(input_tensor, pred)
+        assert np.allclose(res_h.raw[0], np.maximum((g * A).sum(axis=0), 0), rtol=1e-4, atol=1e-7)
+
+        res_l = LayerCAM(model, "_blocks.15._act1").compute(input_tensor, pred)
+        assert np.allclose(res_l.raw[0], np.maximum((np.maximum(g, 0) * A).sum(axis=0), 0), rtol=1e-4, atol=1e-7)
+        print("XGrad-CAM 权重", res_x.weights.shape, "| HiResCAM / LayerCAM 的逐位置权重", res_h.weights.shape)
+        """
+    ),
+    md(
+        """
+        ### Eigen-CAM 与 Eigen-Grad-CAM
+
+        Eigen-CAM 把 $hw$ 个位置看成 $C$ 维空间中的点，减去均值后取第一主成分方向上的投影。它不看类别：猫和狗得到同一张图。
+        Eigen-Grad-CAM 对 $g \\odot A$ 做同样的事，也就是打开 `eigen_smooth` 的 HiResCAM；它随类别变化，但类别之间的差别变小了。
+        """
+    ),
+    code(
+        """
+        eig_cat, eig_dog = EigenCAM(model, layer).compute_many(input_tensor, [pred, dog])
+        assert np.array_equal(eig_cat.heatmaps, eig_dog.heatmaps)  # 与类别无关
+
+        eg = EigenGradCAM(model, layer).generate_cam(input_tensor, pred)
+        assert np.allclose(eg, HiResCAM(model, layer).generate_cam(input_tensor, pred, eigen_smooth=True))
+
+        for cls in (GradCAM, EigenGradCAM):
+            cat_res, dog_res = cls(model, layer).compute_many(input_tensor, [pred, dog])
+            r = np.corrcoef(cat_res.heatmaps.ravel(), dog_res.heatmaps.ravel())[0, 1]
+            print(f"{cls.__name__:12s} 猫与狗两张图的相关系数 {r:.2f}")
+        """
+    ),
+    md(
+        """
+        ### Smooth Grad-CAM++ 与 Ablation-CAM
+
+        Smooth Grad-CAM++ 在 `n_samples` 份加了高斯噪声的拷贝上平均 Grad-CAM++ 用到的三个导数；没有噪声、只有一份拷贝时它就是 Grad-CAM++。
+        Ablation-CAM 把目标层的第 $k$ 个通道置零，权重是 logit 下降的比例 $(y_c - y_c^{(k)}) / y_c$。
+        在 `_act1` 上置零第 $k$ 个通道，logit 正好减少 $W_{c,k}$ 乘以该通道的均值，可以直接核对：
+        """
+    ),
+    code(
+        """
+        plain_pp = GradCAMPlusPlus(model, "_blocks.15._act1").compute(input_tensor, pred)
+        no_noise = SmoothGradCAMPlusPlus(model, "_blocks.15._act1", n_samples=1, noise_level=0.0).compute(input_tensor, pred)
+        assert np.allclose(no_noise.weights, plain_pp.weights, rtol=1e-4, atol=1e-9)
+
+        res_a = AblationCAM(model, "_act1", batch_size=64).compute(input_tensor, pred)
+        A_act1 = v.get_feature_maps(input_tensor, "_act1")[0].astype(np.float64)
+        W_fc = model._fc.weight.detach().numpy()
+        y = float(res_a.outputs[0, pred])
+        assert np.allclose(res_a.weights[0], W_fc[pred] * A_act1.mean(axis=(1, 2)) / y, atol=1e-5)
+        print("Ablation-CAM 的权重与 W[c, k] * mean(A_k) / y 一致")
+        """
+    ),
+    md(
+        """
+        ## 8. 所有方法共用的选项
+
+        - `aug_smooth`：六个视角（水平翻转 × 缩放 0.9 / 1 / 1.1）各算一次，映射回原图坐标后平均；代价 ×6，对网格位置更不敏感。
+        - `eigen_smooth`：用加权特征的第一主成分代替加权和。
+        - 多个目标层：一次前向（和反向）取到所有层，每层的图上采样、归一化后融合（默认取平均，`LayerCAM` 用 tanh 缩放后取最大值）。
+
+        前两个既可以在构造时给出，也可以每次调用时给出：
+        """
+    ),
+    code(
+        """
+        g15 = GradCAM(model, layer)
+        panels = {
+            "Grad-CAM": g15.generate_cam(input_tensor, pred),
+            "aug_smooth=True": g15.generate_cam(input_tensor, pred, aug_smooth=True),
+            "eigen_smooth=True": g15.generate_cam(input_tensor, pred, eigen_smooth=True),
+            "LayerCAM, 3 layers fused": LayerCAM(model, ["_blocks.4", "_blocks.10", layer]).generate_cam(input_tensor, pred),
+        }
+        fig, axes = plt.subplots(1, 4, figsize=(15, 4), layout="constrained")
+        for ax, (title, heat) in zip(axes, panels.items()):
+            ax.imshow(overlay(image, heat, alpha=0.5))
+            ax.set_title(title, fontsize=10)
+            ax.axis("off")
+        plt.show()
+        """
+    ),
+    md(
+        """
+        ### Score-CAM 的 `top_k`
+
+        只给正激活总量 $\\sum_{i,j}\\mathrm{ReLU}(A_k(i,j))$ 最大的 $k$ 个通道打分（$k$ 次前向而不是每个通道一次），
+        其余非常数通道取这 $k$ 个分数中最低的那个。命令行里的 `fastscorecam` 就是带 `top_k` 的 Score-CAM。
+        """
+    ),
+    code(
+        """
+        start = time.perf_counter()
+        fast = ScoreCAM(model, layer, top_k=16, batch_size=16).compute(input_tensor, pred)
+        print(f"{fast.method}: {time.perf_counter() - start:.1f} s")
+
+        A15 = v.get_feature_maps(input_tensor, layer)[0].astype(np.float64)
+        scored = np.argsort(-np.maximum(A15, 0).sum(axis=(1, 2)), kind="stable")[:16]
+        rest = np.setdiff1d(np.arange(A15.shape[0]), scored)
+        assert np.allclose(fast.weights[0, rest], fast.weights[0, scored].min())
+        corr = np.corrcoef(fast.heatmaps.ravel(), score_pred.heatmaps.ravel())[0, 1]
+        print(f"与第 3 节的精确 Score-CAM（320 次前向）的相关系数 {corr:.2f}")
+        """
+    ),
+    md(
+        """
+        ### Ablation-CAM 的捷径
+
+        置零的是目标层的输出，所以只有目标层之后的网络需要对每个通道重新运行；目标层之前的部分每批只在一张缩小的"替身"图上跑一次。
+        这只在目标层之前的值不绕过它时成立，所以第一次使用前先和完整的前向比较：有相加的残差连接时改为广播这条连接，
+        还不行（例如拼接）就退回完整的前向并给出 WARNING。`strategy="full"` 强制使用完整的前向。两种情形的结果都与完整前向相同：
+        """
+    ),
+    code(
+        """
+        class SkipNet(torch.nn.Module):
+            def __init__(self, join):
+                super().__init__()
+                self.join = join
+                self.stem = torch.nn.Conv2d(3, 8, 3, padding=1)
+                self.body = torch.nn.Conv2d(8, 8, 3, padding=1)  # 目标层
+                self.head = torch.nn.Linear(16 if join == "cat" else 8, 3)
+
+            def forward(self, inp):
+                h = torch.relu(self.stem(inp))
+                z = torch.cat([self.body(h), h], dim=1) if self.join == "cat" else self.body(h) + h  # h 绕过了 body
+                return self.head(z.mean(dim=(2, 3)))
+
+
+        torch.manual_seed(0)
+        x_small = torch.rand(1, 3, 32, 32)
+        for join in ["add", "cat"]:
+            net = SkipNet(join).eval()
+            shortcut = AblationCAM(net, "body").compute(x_small, 1).weights
+            full = AblationCAM(net, "body", strategy="full").compute(x_small, 1).weights
+            print(join, f"捷径与完整前向的最大差 {np.abs(shortcut - full).max():.1e}")
+            assert np.allclose(shortcut, full, atol=1e-5)
+        """
+    ),
+    md(
+        """
+        ## 9. 所有方法放在一起
+
+        `compare_cam_methods` 的 `methods` 可以混合放类（用传入的模型和层、默认选项构造）和配置好的实例（按它自己的层和选项运行）。
+        下面这个单元格可以单独运行：
+        """
+    ),
+    code(
+        """
+        from visualization.models.imagenet import preprocess
+        from visualization.pytorch.cam_visualizer import EigenCAM, GradCAM, LayerCAM, ScoreCAM, XGradCAM, compare_cam_methods
+        from visualization.pytorch.efficientnet import efficientnet_lite0
+
+        model = efficientnet_lite0(pretrained=True)
+        arr, crop = preprocess(data.chelsea())
+        input_tensor = torch.from_numpy(arr)[None]
+
+        fig = compare_cam_methods(
+            model,
+            "_blocks.15",
+            input_tensor,
+            crop,
+            target_class=282,
+            methods=[GradCAM, XGradCAM, LayerCAM, EigenCAM, ScoreCAM(model, "_blocks.15", top_k=16, batch_size=16)],
+            class_names=names,
+        )
+        plt.show()
+        """
+    ),
+    md(
+        """
+        在 `_blocks.15`（线性瓶颈，激活有正有负）上，基于梯度的方法和 Eigen-CAM、Score-CAM 指向不同的区域；
+        而在 `_act1` 上，大多数方法几乎重合——其中几种在数学上就是同一个公式。所以**层的选择往往比方法的选择影响更大**，
+        结论最好在几种原理不同的方法和两三个层上都成立。教程第 04 章第 19 节有全部十一种方法在两个层上的对比图和一张总结表。
         """
     ),
 ]

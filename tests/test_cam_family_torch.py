@@ -450,6 +450,8 @@ def test_compare_cam_methods_takes_classes_and_configured_instances():
     titles = [ax.get_title() for ax in fig.axes]
     for name in ("Grad-CAM", "LayerCAM", "Score-CAM (top 4)", "Ablation-CAM"):
         assert name in titles
+    mixed = compare_cam_methods(model, "conv3", x, methods=[GradCAM, GradCAM(model, "conv2")])
+    assert [ax.get_title() for ax in mixed.axes[1:3]] == ["Grad-CAM\n'conv3'", "Grad-CAM\n'conv2'"]
     with pytest.raises(TypeError, match="CAM classes or instances"):
         compare_cam_methods(model, "conv3", x, methods=["gradcam"])
     with pytest.raises(ValueError, match="another model"):

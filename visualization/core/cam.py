@@ -39,7 +39,8 @@ class CAMResult:
         raw: ``(N, h, w)`` maps at the layer's resolution after ReLU, before upsampling and
             normalization (for fused layers: the fused map at input resolution before normalization).
         weights: ``(N, C)`` channel weights, or ``(N, C, h, w)`` for methods that weigh every position
-            (LayerCAM, HiResCAM, Eigen-Grad-CAM); ``None`` for fused layers (see ``layers``).
+            (LayerCAM, HiResCAM, Eigen-Grad-CAM); all ones for Eigen-CAM (it weighs nothing: the map
+            is a projection of the activations); ``None`` for fused layers (see ``layers``).
         targets: ``(N,)`` class index explained for each sample (``None`` for callable targets).
         outputs: the model's outputs for the unmodified input, ``(N, K)`` for a classifier.
         layers: the per-layer results that were fused (empty for one layer).

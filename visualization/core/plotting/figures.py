@@ -95,9 +95,12 @@ def cam_comparison_figure(
     row_labels: Sequence[str] | None = None,
     title: str | None = None,
 ) -> Any:
-    """One row per image: the image, then one overlay per method, and one shared colour bar."""
+    """One row per image: the image, then one overlay per method, and one shared colour bar.
+
+    When the methods looked at different layers, each column title names its layer."""
     plt = _pyplot()
     n, m = len(images), len(results)
+    same_layer = len({r.layer_name for r in results}) == 1
     fig, axes = plt.subplots(
         n, m + 1, figsize=(3.2 * (m + 1) + 0.8, 3.2 * n + 0.6), layout="constrained", squeeze=False
     )
@@ -115,11 +118,11 @@ def cam_comparison_figure(
                 heat = resize_bilinear(heat, image.shape[:2])
             axes[i, j].imshow(overlay(image, heat, alpha=alpha, cmap=cmap))
             if i == 0:
-                axes[i, j].set_title(res.method)
+                axes[i, j].set_title(res.method if same_layer else f"{res.method}\n'{res.layer_name}'")
         for ax in axes[i]:
             _blank(ax)
     fig.colorbar(mappable, ax=axes[:, 1:], fraction=0.03, pad=0.01, label="relevance (normalized)")
-    fig.suptitle(title or f"CAM methods at '{results[0].layer_name}'")
+    fig.suptitle(title or (f"CAM methods at '{results[0].layer_name}'" if same_layer else "CAM methods"))
     return fig
 
 
