@@ -145,7 +145,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one repeat, two photos, a 112 px ablation input")
     parser.add_argument("--part", choices=("all", "methods", "ablation", "scorecam"), default="all")
     parser.add_argument("--top-k", type=int, default=40)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (1 gives steadier ratios on a busy machine)"
+    )
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
     if args.part in ("all", "methods"):
