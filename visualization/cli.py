@@ -216,9 +216,22 @@ def demo(framework: str, out: str, force: bool, methods: Sequence[str], no_progr
     "--image",
     "images",
     multiple=True,
-    required=True,
     type=click.Path(),
-    help="Image file or folder of images; repeat for several.",
+    help="Image file or folder of images; repeat for several (or use --images-dir).",
+)
+@click.option(
+    "--images-dir",
+    type=click.Path(file_okay=False),
+    help="Stream a whole folder (sub-folders too) batch by batch: per-image heatmaps (.npz), overlay PNGs and "
+    "OUT/index.csv instead of one HTML report; run it again to resume (finished images are skipped; --force "
+    "recomputes them all).",
+)
+@click.option(
+    "--batch-size",
+    default=16,
+    show_default=True,
+    type=click.IntRange(1, 4096),
+    help="Images per batch with --images-dir.",
 )
 @click.option(
     "--layer",
@@ -239,6 +252,8 @@ def explain(
     model_spec: str,
     weights: str | None,
     images: Sequence[str],
+    images_dir: str | None,
+    batch_size: int,
     layer: str | None,
     methods: Sequence[str],
     target: int | None,
@@ -259,6 +274,28 @@ def explain(
             "for your own model pick --framework torch or --framework paddle."
         )
     m, s = _stats(model_spec, mean, std)
+    if images_dir is not None or not images:
+        from .report.stream_cli import run_stream
+
+        run_stream(
+            images=images,
+            images_dir=images_dir,
+            framework=framework,
+            model_spec=model_spec,
+            weights=weights,
+            layer=layer,
+            methods=_normalize_methods(methods),
+            target=target,
+            class_names=_class_names(model_spec, classes_file),
+            input_size=input_size,
+            mean=m,
+            std=s,
+            batch_size=batch_size,
+            out=out,
+            force=force,
+            progress=not no_progress,
+        )
+        return
     try:
         imgs = load_images(images, input_size, m, s)
     except VisualizationError as exc:
@@ -318,6 +355,101 @@ def layers(framework: str, model_spec: str, input_size: int, channels: int, show
             f"\nRan more than once per forward pass (not usable as a target layer; one row per call): "
             f"{', '.join(table.repeated)}"
         )
+
+
+@main.command(
+    epilog="Example: cnnvis evaluate --model efficientnet-lite0 --images-dir pets/ --boxes boxes.csv --out out/eval"
+)
+@click.option("--framework", type=click.Choice(["torch", "paddle"]), default="torch", show_default=True)
+@click.option(
+    "--model",
+    "model_spec",
+    default="efficientnet-lite0",
+    show_default=True,
+    help="A zoo name (efficientnet-lite0, catdogcnn) or 'package.module:factory' returning your model.",
+)
+@click.option("--weights", type=click.Path(dir_okay=False), help="State dict to load (as for explain).")
+@click.option(
+    "--images-dir", required=True, type=click.Path(file_okay=False), help="Folder of images (sub-folders too)."
+)
+@click.option(
+    "--boxes",
+    type=click.Path(dir_okay=False),
+    help="CSV 'filename,x0,y0,x1,y1' (original-image pixels) for the pointing games.",
+)
+@click.option("--layer", help="Target layer for the CAMs (default: the zoo's choice or the automatic one).")
+@click.option(
+    "--method",
+    "methods",
+    multiple=True,
+    default=DEFAULT_METHODS,
+    show_default=True,
+    help=f"CAM method(s), from: {', '.join(CAM_METHODS)}. Repeat the option for several.",
+)
+@click.option(
+    "--input-size", default=224, show_default=True, type=click.IntRange(8, 2048), help="Side of the centre crop."
+)
+@click.option("--mean", help="Per-channel mean on the 0..255 scale (default: the zoo model's, else ImageNet's).")
+@click.option("--std", help="Per-channel std on the 0..255 scale (default: the zoo model's, else ImageNet's).")
+@click.option(
+    "--steps", default=50, show_default=True, type=click.IntRange(1, 10000), help="Steps per deletion/insertion curve."
+)
+@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(1, 4096), help="Images per batch.")
+@click.option("--limit", type=click.IntRange(1, None), help="Evaluate this many images, spread evenly over the folder.")
+@click.option("--tolerance", default=15.0, show_default=True, type=float, help="Pointing-game tolerance in pixels.")
+@click.option(
+    "--out",
+    default="out/evaluate",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for metrics.csv, metrics.md, curves.png and the per-image cache (reused on a rerun).",
+)
+@click.option("--force", is_flag=True, help="Recompute every image instead of reusing the cache.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+def evaluate(
+    framework: str,
+    model_spec: str,
+    weights: str | None,
+    images_dir: str,
+    boxes: str | None,
+    layer: str | None,
+    methods: Sequence[str],
+    input_size: int,
+    mean: str | None,
+    std: str | None,
+    steps: int,
+    batch_size: int,
+    limit: int | None,
+    tolerance: float,
+    out: str,
+    force: bool,
+    no_progress: bool,
+) -> None:
+    """Score CAM methods on a folder of images: deletion / insertion AUC, average drop / increase, Gini
+    index and (with --boxes) the pointing games; a table with means and 95 % confidence intervals
+    (metrics.csv, metrics.md) and the mean curves (curves.png). Resumable: per-image results are cached."""
+    from .report.evaluate import EvaluateJob
+    from .report.stream_cli import run_evaluate
+
+    m, s = _stats(model_spec, mean, std)
+    job = EvaluateJob(
+        model=model_spec,
+        framework=framework,
+        methods=_normalize_methods(methods),
+        layer=layer,
+        weights=weights,
+        input_size=input_size,
+        mean=m,
+        std=s,
+        boxes=boxes,
+        n_steps=steps,
+        batch_size=batch_size,
+        tolerance=tolerance,
+        limit=limit,
+        progress=not no_progress,
+        force=force,
+    )
+    run_evaluate(job, images_dir, out)
 
 
 def run() -> None:  # pragma: no cover - console entry point
