@@ -196,7 +196,7 @@ OVERVIEW = [
 
         - **02-convolution-layers.ipynb**：卷积到底在算什么？手写一个卷积，再看预训练网络学到的卷积核。
         - **03-feature-map-analysis.ipynb**：特征图在不同深度长什么样，以及它们在训练中如何变化。
-        - **04-cam-techniques.ipynb**：三种 CAM 方法的原理、差异，以及"解释猫"和"解释狗"的对比。
+        - **04-cam-techniques.ipynb**：CAM 家族（Grad-CAM、Grad-CAM++、XGrad-CAM、LayerCAM、HiResCAM、Eigen-CAM、Smooth Grad-CAM++、Score-CAM、Ablation-CAM、CAM）的原理、差异与选项，以及"解释猫"和"解释狗"的对比。
         - **05-comparison-guide.ipynb**：同样的代码在 PaddlePaddle 中运行，数值差异有多小。
         """
     ),
