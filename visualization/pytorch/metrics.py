@@ -31,12 +31,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
-import numpy as np
-
-from ..core.docs import for_framework
+from ..core.docs import bind_backend
 from ..metrics import complexity as _complexity
 from ..metrics import faithfulness as _faithfulness
 from ..metrics import localization as _localization
@@ -88,155 +83,12 @@ spearman_rank_correlation = _sanity.spearman_rank_correlation
 structural_similarity = _sanity.structural_similarity
 
 
-def deletion_curve(
-    model: Any,
-    x: Any,
-    explanation: Any,
-    target_class: Any = None,
-    *,
-    n_steps: int = 50,
-    baseline: Any = "zeros",
-    blur_sigma: float = 5.0,
-    output: str = "probability",
-    batch_size: int = 64,
-    progress: bool = False,
-) -> CurveResult:
-    return _faithfulness.deletion_curve(
-        METRICS_BACKEND,
-        model,
-        x,
-        explanation,
-        target_class,
-        n_steps=n_steps,
-        baseline=baseline,
-        blur_sigma=blur_sigma,
-        output=output,
-        batch_size=batch_size,
-        progress=progress,
-    )
-
-
-def insertion_curve(
-    model: Any,
-    x: Any,
-    explanation: Any,
-    target_class: Any = None,
-    *,
-    n_steps: int = 50,
-    baseline: Any = "blur",
-    blur_sigma: float = 5.0,
-    output: str = "probability",
-    batch_size: int = 64,
-    progress: bool = False,
-) -> CurveResult:
-    return _faithfulness.insertion_curve(
-        METRICS_BACKEND,
-        model,
-        x,
-        explanation,
-        target_class,
-        n_steps=n_steps,
-        baseline=baseline,
-        blur_sigma=blur_sigma,
-        output=output,
-        batch_size=batch_size,
-        progress=progress,
-    )
-
-
-def average_drop_increase(
-    model: Any, x: Any, explanation: Any, target_class: Any = None, *, batch_size: int = 64
-) -> DropResult:
-    return _faithfulness.average_drop_increase(
-        METRICS_BACKEND, model, x, explanation, target_class, batch_size=batch_size
-    )
-
-
-def road(
-    model: Any,
-    x: Any,
-    explanation: Any,
-    target_class: Any = None,
-    *,
-    percentiles: Sequence[float] = _road.PERCENTILES,
-    noise: float = 0.01,
-    seed: int = 0,
-    output: str = "probability",
-    batch_size: int = 64,
-    progress: bool = False,
-) -> RoadResult:
-    return _road.road(
-        METRICS_BACKEND,
-        model,
-        x,
-        explanation,
-        target_class,
-        percentiles=percentiles,
-        noise=noise,
-        seed=seed,
-        output=output,
-        batch_size=batch_size,
-        progress=progress,
-    )
-
-
-def model_parameter_randomization(
-    model: Any,
-    explainer: Any,
-    x: Any,
-    target_class: Any = None,
-    *,
-    layers: Sequence[Any] | None = None,
-    cascading: bool = True,
-    seed: int = 0,
-    keep_maps: bool = False,
-) -> RandomizationResult:
-    return _sanity.model_parameter_randomization(
-        METRICS_BACKEND,
-        model,
-        explainer,
-        x,
-        target_class,
-        layers=layers,
-        cascading=cascading,
-        seed=seed,
-        keep_maps=keep_maps,
-    )
-
-
-def data_randomization_test(
-    model: Any, random_label_model: Any, explainer: Any, x: Any, target_class: Any = None
-) -> MapComparison:
-    return _sanity.data_randomization_test(METRICS_BACKEND, model, random_label_model, explainer, x, target_class)
-
-
-def batched_probabilities(
-    model: Any,
-    images: Any,
-    targets: Any,
-    *,
-    batch_size: int = 64,
-    output: str = "probability",
-    progress: bool = False,
-) -> np.ndarray:
-    return _scoring.batched_probabilities(
-        METRICS_BACKEND, model, images, targets, batch_size=batch_size, output=output, progress=progress
-    )
-
-
-def randomized_copy(model: Any, layer_names: Sequence[Any], seed: int = 0) -> Any:
-    return _scoring.randomized_copy(METRICS_BACKEND, model, layer_names, seed)
-
-
-for _bound, _core_function in (
-    (deletion_curve, _faithfulness.deletion_curve),
-    (insertion_curve, _faithfulness.insertion_curve),
-    (average_drop_increase, _faithfulness.average_drop_increase),
-    (road, _road.road),
-    (model_parameter_randomization, _sanity.model_parameter_randomization),
-    (data_randomization_test, _sanity.data_randomization_test),
-    (batched_probabilities, _scoring.batched_probabilities),
-    (randomized_copy, _scoring.randomized_copy),
-):
-    _bound.__doc__ = for_framework(_core_function.__doc__, "torch")
-del _bound, _core_function
+# bound to this framework's backend: the core functions without their first (backend) argument
+deletion_curve = bind_backend(_faithfulness.deletion_curve, METRICS_BACKEND, "torch", __name__)
+insertion_curve = bind_backend(_faithfulness.insertion_curve, METRICS_BACKEND, "torch", __name__)
+average_drop_increase = bind_backend(_faithfulness.average_drop_increase, METRICS_BACKEND, "torch", __name__)
+road = bind_backend(_road.road, METRICS_BACKEND, "torch", __name__)
+model_parameter_randomization = bind_backend(_sanity.model_parameter_randomization, METRICS_BACKEND, "torch", __name__)
+data_randomization_test = bind_backend(_sanity.data_randomization_test, METRICS_BACKEND, "torch", __name__)
+batched_probabilities = bind_backend(_scoring.batched_probabilities, METRICS_BACKEND, "torch", __name__)
+randomized_copy = bind_backend(_scoring.randomized_copy, METRICS_BACKEND, "torch", __name__)
