@@ -69,18 +69,16 @@ class CAM(BaseCAM):
 
     def _classifier(self, channels: int) -> tuple[str, np.ndarray, np.ndarray]:
         candidates = [self.fc_layer] if self.fc_layer else self.backend.named_layers(self.model)
-        found = []
-        for name, layer in candidates:
+        # the last matching layer wins: search from the end and copy no other layer's weights
+        for name, layer in reversed(candidates):
             wb = self.backend.linear_weights(layer)
             if wb is not None and wb[0].shape[1] == channels:
-                found.append((name, *wb))
-        if not found:
-            raise LayerOutputError(
-                f"CAM needs a fully connected layer with {channels} inputs (one per channel of the target layer) "
-                "after a global average pooling; this model has none. Use GradCAM instead (it needs no such "
-                "layer and equals CAM on networks that have one), or pick the layer whose output is pooled."
-            )
-        return found[-1]
+                return (name, *wb)
+        raise LayerOutputError(
+            f"CAM needs a fully connected layer with {channels} inputs (one per channel of the target layer) "
+            "after a global average pooling; this model has none. Use GradCAM instead (it needs no such "
+            "layer and equals CAM on networks that have one), or pick the layer whose output is pooled."
+        )
 
     def channel_weights(self, capture: Capture, x: Any) -> np.ndarray:
         acts = capture.activations
