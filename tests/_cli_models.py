@@ -14,3 +14,17 @@ def tiny_catdog() -> torch.nn.Module:
 
 def not_a_model() -> object:
     return {"conv1": "nope"}
+
+
+def tiny_catdog_paddle():  # paddle is imported only when this factory is used
+    import paddle
+
+    from visualization.paddle.models import CatDogCNN as PaddleCatDogCNN
+
+    paddle.seed(0)
+    return PaddleCatDogCNN(num_classes=2, image_size=32)
+
+
+def random_catdog() -> torch.nn.Module:
+    """Other weights on every call (no seed): what the Ray engine must not let each actor redraw."""
+    return CatDogCNN(num_classes=2, image_size=32)

@@ -102,3 +102,30 @@ def test_cli_images_dir(folder, tmp_path):
         assert res.exit_code == 2, (args, res.output)
         assert message in res.output and "Traceback" not in res.output
         assert not (tmp_path / "bad").exists()  # nothing written on a mistake
+
+
+def test_console_script_finds_a_factory_in_the_current_directory(folder, tmp_path):
+    # `cnnvis` is a console script whose sys.path starts at its bin/ folder; --model mymodel:make must
+    # still be found in the folder the user runs it from, as the error message promises.
+    import os
+    import subprocess
+    import sys
+
+    script = Path(sys.executable).with_name("cnnvis")
+    if not script.exists():
+        pytest.skip("the cnnvis console script is not installed next to this Python")
+    work = tmp_path / "project"
+    work.mkdir()
+    (work / "mymodel.py").write_text(
+        "import torch\nfrom visualization.pytorch.models import CatDogCNN\n\n\n"
+        "def make():\n    torch.manual_seed(0)\n    return CatDogCNN(num_classes=2, image_size=32)\n",
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    res = subprocess.run(
+        [str(script), "explain", "--model", "mymodel:make", "--images-dir", str(folder), "--input-size", "32",
+         "--method", "gradcam", "--no-progress", "--out", str(tmp_path / "o")],
+        cwd=work, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "6 image(s) explained" in res.stdout

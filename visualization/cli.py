@@ -6,6 +6,7 @@ Every user mistake ends with one clear message and exit status 2, never a traceb
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -234,6 +235,23 @@ def demo(framework: str, out: str, force: bool, methods: Sequence[str], no_progr
     help="Images per batch with --images-dir.",
 )
 @click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="With --images-dir: run here, or map the batches over Ray actors that each hold the model "
+    "(Ray Data; pip install \"cnn-visualization[ray]\"). Same output files either way.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 4096),
+    help="With --engine ray: how many actors (one CPU and one model copy each; default: all CPUs).",
+)
+@click.option(
+    "--ray-address",
+    help="With --engine ray: a running cluster (ray://host:10001 or auto); default: start a local Ray.",
+)
+@click.option(
     "--layer",
     help="Target layer for the CAMs (dotted name; default: the zoo's choice or the last "
     "layer with a spatial output). `cnnvis layers` lists them.",
@@ -254,6 +272,9 @@ def explain(
     images: Sequence[str],
     images_dir: str | None,
     batch_size: int,
+    engine: str,
+    workers: int | None,
+    ray_address: str | None,
     layer: str | None,
     methods: Sequence[str],
     target: int | None,
@@ -294,8 +315,13 @@ def explain(
             out=out,
             force=force,
             progress=not no_progress,
+            engine=engine,
+            workers=workers,
+            ray_address=ray_address,
         )
         return
+    if engine != "local" or workers is not None or ray_address is not None:
+        raise UserError("--engine ray, --workers and --ray-address stream a folder: use them with --images-dir DIR.")
     try:
         imgs = load_images(images, input_size, m, s)
     except VisualizationError as exc:
@@ -454,6 +480,10 @@ def evaluate(
 
 def run() -> None:  # pragma: no cover - console entry point
     """Entry point that turns any remaining VisualizationError into one message (exit 2)."""
+    # --model package.module:factory is looked up from the current directory, as `python -m` would:
+    # a console script's sys.path starts with its own bin/ folder instead.
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         main(standalone_mode=True)
     except VisualizationError as exc:

@@ -247,27 +247,87 @@ def _stats(job: StreamJob) -> tuple[Sequence[float], Sequence[float]]:
     return (job.mean or default[0]), (job.std or default[1])
 
 
-# ----------------------------------------------------------------------------- the run
-def stream_explain(
-    job: StreamJob,
-    images_dir: str | Path,
-    out: str | Path,
-    on_batch: Callable[[list[str]], None] | None = None,
-) -> StreamSummary:
-    """Compute every method's heatmap for every image under ``images_dir`` and write them under ``out``.
+# ----------------------------------------------------------------------------- one batch
+class BatchExplainer:
+    """Holds one loaded model and turns a batch of image files into their output files and index rows.
 
-    Images with a row in ``out/index.csv`` and both output files are skipped (``job.force`` recomputes
-    everything and starts a new index). ``on_batch`` is called with the output names of each finished
-    batch after its index rows are written. See the module docstring for the layout and an example.
+    Both engines use it: the local loop makes one, and with ``--engine ray`` every Ray actor makes its
+    own (so each worker loads the model once and keeps it). Writing the per-image files here, where the
+    maps are, means only the small index rows travel back to the driver.
     """
-    from tqdm.auto import tqdm
 
-    from ..core.image import overlay
+    def __init__(
+        self, job: StreamJob, root: str | Path, out: str | Path, state: dict[str, np.ndarray] | None = None
+    ) -> None:
+        self.job = job
+        self.root = Path(root)
+        self.heat_dir, self.png_dir = Path(out) / "heatmaps", Path(out) / "overlays"
+        # With ``state`` (the driver's weights, see ray_engine) the weights file is not read again.
+        weights = None if state is not None else job.weights
+        self.loaded = load_for_cams(job.model, job.framework, weights, job.layer, job.methods, job.input_size)
+        if state is not None:
+            self.loaded.fw.backend.apply_weights(self.loaded.model, state)
+        self.mean, self.std = _stats(job)
 
+    def __call__(self, files: Sequence[Path], names: Sequence[str]) -> list[list[Any]]:
+        """Explain ``files`` (output names ``names``), write their ``.npz`` and ``.png``, return their index rows."""
+        from ..core.image import overlay
+
+        job, fw, model = self.job, self.loaded.fw, self.loaded.model
+        x_np, crops, _ = preprocess_files(files, job.input_size, self.mean, self.std)
+        x = fw.tensor(model, x_np)
+        logits = np.asarray(fw.backend.predict(model, x), np.float64)
+        if job.target is not None and not 0 <= job.target < logits.shape[1]:
+            raise VisualizationError(
+                f"--target {job.target} is out of range: the model has {logits.shape[1]} classes "
+                f"(0..{logits.shape[1] - 1})."
+            )
+        targets = logits.argmax(axis=1) if job.target is None else np.full(len(files), job.target)
+        z = logits - logits.max(axis=1, keepdims=True)
+        probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+        maps = {
+            m: cam.compute(x, targets.tolist()).heatmaps.astype(np.float32) for m, cam in self.loaded.cams.items()
+        }
+        rows = []
+        for i, name in enumerate(names):
+            save_npz(self.heat_dir / f"{name}.npz", {m: maps[m][i] for m in job.methods})
+            strip = np.concatenate([overlay(crops[i], maps[m][i], alpha=job.alpha) for m in job.methods], axis=1)
+            save_png(self.png_dir / f"{name}.png", strip)
+            c = int(targets[i])
+            cname = job.class_names[c] if job.class_names and 0 <= c < len(job.class_names) else f"class {c}"
+            rows.append(
+                [
+                    name,
+                    Path(files[i]).relative_to(self.root).as_posix(),
+                    c,
+                    cname,
+                    f"{probs[i, c]:.6f}",
+                    f"heatmaps/{name}.npz",
+                    f"overlays/{name}.png",
+                    " ".join(job.methods),
+                ]
+            )
+        return rows
+
+
+# ----------------------------------------------------------------------------- the run
+@dataclass
+class StreamPlan:
+    """What is left to do: the index path, the image count, how many are finished, and a lazy iterator of
+    ``(path, output name)`` of the rest."""
+
+    root: Path
+    index: Path
+    total: int
+    skipped: int
+    pending: Iterator[tuple[Path, str]]
+
+
+def plan_stream(job: StreamJob, images_dir: str | Path, out: str | Path) -> StreamPlan:
+    """Check the options and the folder, start a new index under ``job.force``, and list what is left."""
     if job.batch_size < 1:
         raise VisualizationError(f"--batch-size must be at least 1; got {job.batch_size}.")
-    root = Path(images_dir)
-    out = Path(out)
+    root, out = Path(images_dir), Path(out)
     index = out / "index.csv"
     heat_dir, png_dir = out / "heatmaps", out / "overlays"
     total = sum(1 for _ in iter_images(root))
@@ -282,53 +342,54 @@ def stream_explain(
     def finished(name: str) -> bool:
         return name in done and (heat_dir / f"{name}.npz").is_file() and (png_dir / f"{name}.png").is_file()
 
-    pending = ((p, output_name(root, p)) for p in iter_images(root))
-    pending = ((p, n) for p, n in pending if not finished(n))
     skipped = sum(1 for p in iter_images(root) if finished(output_name(root, p)))
-    loaded = load_for_cams(job.model, job.framework, job.weights, job.layer, job.methods, job.input_size)
-    fw, model = loaded.fw, loaded.model
-    mean, std = _stats(job)
-    summary = StreamSummary(total, 0, skipped, index)
-    bar = tqdm(total=total, initial=skipped, desc="cnnvis explain", unit="img", disable=not job.progress)
-    try:
-        for batch in _batches(pending, job.batch_size):
-            files, names = [p for p, _ in batch], [n for _, n in batch]
-            x_np, crops, _ = preprocess_files(files, job.input_size, mean, std)
-            x = fw.tensor(model, x_np)
-            logits = np.asarray(fw.backend.predict(model, x), np.float64)
-            targets = logits.argmax(axis=1) if job.target is None else np.full(len(files), job.target)
-            if job.target is not None and not 0 <= job.target < logits.shape[1]:
-                raise VisualizationError(
-                    f"--target {job.target} is out of range: the model has {logits.shape[1]} classes (0..{logits.shape[1] - 1})."
-                )
-            z = logits - logits.max(axis=1, keepdims=True)
-            probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
-            maps = {m: cam.compute(x, targets.tolist()).heatmaps.astype(np.float32) for m, cam in loaded.cams.items()}
-            rows = []
-            for i, name in enumerate(names):
-                save_npz(heat_dir / f"{name}.npz", {m: maps[m][i] for m in job.methods})
-                strip = np.concatenate([overlay(crops[i], maps[m][i], alpha=job.alpha) for m in job.methods], axis=1)
-                save_png(png_dir / f"{name}.png", strip)
-                c = int(targets[i])
-                cname = job.class_names[c] if job.class_names and 0 <= c < len(job.class_names) else f"class {c}"
-                rows.append(
-                    [
-                        name,
-                        files[i].relative_to(root).as_posix(),
-                        c,
-                        cname,
-                        f"{probs[i, c]:.6f}",
-                        f"heatmaps/{name}.npz",
-                        f"overlays/{name}.png",
-                        " ".join(job.methods),
-                    ]
-                )
-            append_rows_atomically(index, INDEX_HEADER, rows)
-            summary.processed += len(names)
-            summary.finished.extend(names)
-            bar.update(len(names))
-            if on_batch is not None:
-                on_batch(names)
-    finally:
-        bar.close()
+    pending = ((p, output_name(root, p)) for p in iter_images(root))
+    return StreamPlan(root, index, total, skipped, ((p, n) for p, n in pending if not finished(n)))
+
+
+def stream_explain(
+    job: StreamJob,
+    images_dir: str | Path,
+    out: str | Path,
+    on_batch: Callable[[list[str]], None] | None = None,
+) -> StreamSummary:
+    """Compute every method's heatmap for every image under ``images_dir`` and write them under ``out``.
+
+    Images with a row in ``out/index.csv`` and both output files are skipped (``job.force`` recomputes
+    everything and starts a new index). ``on_batch`` is called with the output names of each finished
+    batch after its index rows are written. See the module docstring for the layout and an example, and
+    :func:`visualization.report.ray_engine.ray_explain` for the same run on Ray.
+    """
+    plan = plan_stream(job, images_dir, out)
+    explainer = BatchExplainer(job, plan.root, out)
+    summary = StreamSummary(plan.total, 0, plan.skipped, plan.index)
+    with progress_bar(job, plan) as bar:
+        for batch in _batches(plan.pending, job.batch_size):
+            names = [n for _, n in batch]
+            rows = explainer([p for p, _ in batch], names)
+            record_batch(plan, summary, rows, bar, on_batch)
     return summary
+
+
+def progress_bar(job: StreamJob, plan: StreamPlan) -> Any:
+    """The tqdm bar (with its ETA) both engines show, starting at the images already done."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=plan.total, initial=plan.skipped, desc="cnnvis explain", unit="img", disable=not job.progress)
+
+
+def record_batch(
+    plan: StreamPlan,
+    summary: StreamSummary,
+    rows: Sequence[Sequence[Any]],
+    bar: Any,
+    on_batch: Callable[[list[str]], None] | None,
+) -> None:
+    """After a batch's files are written: append its index rows, count it, move the bar, call ``on_batch``."""
+    names = [str(r[0]) for r in rows]
+    append_rows_atomically(plan.index, INDEX_HEADER, rows)
+    summary.processed += len(names)
+    summary.finished.extend(names)
+    bar.update(len(names))
+    if on_batch is not None:
+        on_batch(names)

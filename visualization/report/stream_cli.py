@@ -31,6 +31,9 @@ def run_stream(
     out: str,
     force: bool,
     progress: bool,
+    engine: str = "local",
+    workers: int | None = None,
+    ray_address: str | None = None,
 ) -> None:
     """Run :func:`~visualization.report.stream.stream_explain` for the CLI and print a one-line summary."""
     from ..cli import UserError, _model_failed
@@ -44,6 +47,8 @@ def run_stream(
         raise UserError("Use either --image (one HTML report) or --images-dir (streamed per-image files), not both.")
     if framework == "both":
         raise UserError("--images-dir runs one framework; pick --framework torch or --framework paddle.")
+    if engine == "local" and (workers is not None or ray_address is not None):
+        raise UserError("--workers and --ray-address belong to --engine ray; add --engine ray or drop them.")
     job = StreamJob(
         model=model_spec,
         framework=framework,
@@ -61,7 +66,12 @@ def run_stream(
     )
     t0 = time.perf_counter()
     try:
-        summary = stream_explain(job, images_dir, out)
+        if engine == "ray":
+            from .ray_engine import ray_explain
+
+            summary = ray_explain(job, images_dir, out, workers=workers, address=ray_address)
+        else:
+            summary = stream_explain(job, images_dir, out)
     except VisualizationError as exc:
         raise UserError(str(exc)) from exc
     except (RuntimeError, ValueError, TypeError, IndexError, KeyError, AssertionError) as exc:
