@@ -89,7 +89,17 @@ def _direct(root: Path, boxes_csv: Path, cls: type) -> dict[str, np.ndarray]:
             b = crop_boxes(b, Image.open(f).size, 32)
             pointing.append(float(metrics.pointing_game(maps[i], b, tolerance=2.0).hits[0]))
             energy.append(float(metrics.energy_pointing_game(maps[i], b)[0]))
+    road = metrics.road(model, xt, maps, targets)
+    cam = cls(model, "conv3")
+    # The sanity columns through the public cascading test: its first step re-draws the classifier only,
+    # its last step every layer (each layer's values depend on the seed and its name only).
+    cascade = metrics.model_parameter_randomization(model, cam, xt, targets)
     return {
+        "road_morf": road.morf.mean(axis=1),
+        "road_lerf": road.lerf.mean(axis=1),
+        "random_top_spearman": cascade.spearman[0],
+        "random_all_spearman": cascade.spearman[-1],
+        "random_all_ssim": cascade.ssim[-1],
         "deletion_auc": metrics.deletion_curve(model, xt, maps, targets, n_steps=8).auc,
         "insertion_auc": metrics.insertion_curve(model, xt, maps, targets, n_steps=8).auc,
         "average_drop": 100 * drop.drop,
@@ -120,6 +130,7 @@ def test_table_matches_direct_metric_calls_and_reruns_reuse_the_cache(pets, tmp_
         assert curve["deletion"].shape == curve["insertion"].shape == (9,)
     md = (out / "metrics.md").read_text(encoding="utf-8")
     assert "| gradcam |" in md and "insertion AUC (↑)" in md and "pointing game (↑)" in md
+    assert "ROAD MoRF (↓)" in md and "Spearman, all layers randomized (↓)" in md
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     cached = {p: p.stat().st_mtime_ns for p in (out / "cache").rglob("*.npz")}
@@ -133,6 +144,21 @@ def test_table_matches_direct_metric_calls_and_reruns_reuse_the_cache(pets, tmp_
     assert len(list((out / "cache").rglob("xgradcam/*.npz"))) == 4
     evaluate(_job(boxes, methods=("gradcam",), n_steps=4), root, out)  # other settings: a new cache folder
     assert len(list((out / "cache").rglob("gradcam/*.npz"))) == 8
+
+
+def test_sanity_columns_separate_a_class_agnostic_method(pets, tmp_path):
+    # Re-drawing only the classifier cannot change Eigen-CAM (the first principal component of the
+    # layer's activations, computed before the classifier): rank correlation exactly 1. Grad-CAM's
+    # channel weights come from the classifier, so its map must change.
+    root, boxes = pets
+    table = evaluate(_job(boxes, methods=("eigencam", "gradcam"), road=False), root, tmp_path / "eval")
+    assert table.value("eigencam", "random_top_spearman")["mean"] == pytest.approx(1.0, abs=1e-9)
+    assert table.value("gradcam", "random_top_spearman")["mean"] < 0.9
+    for method in ("eigencam", "gradcam"):
+        assert table.value(method, "random_all_spearman")["mean"] < 0.9
+        assert table.value(method, "road_morf")["n"] == 0  # --no-road: the column is left out
+    md = (tmp_path / "eval" / "metrics.md").read_text(encoding="utf-8")
+    assert "ROAD" not in md and "Spearman, classifier randomized (↓)" in md
 
 
 def test_cli_evaluate_and_its_mistakes(pets, tmp_path):

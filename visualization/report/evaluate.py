@@ -1,8 +1,12 @@
 r"""``cnnvis evaluate``: how faithful (and, with boxes, how well localized) each CAM method is on a folder of images.
 
 For every image and method the heatmap of the predicted class is scored with :mod:`visualization.metrics`:
-deletion and insertion AUC (RISE), average drop and increase in confidence (Grad-CAM++), the Gini index
-(sparseness) and, for images with boxes, the pointing game and its energy-based variant. Each
+deletion and insertion AUC (RISE), average drop and increase in confidence (Grad-CAM++), ROAD (the mean
+probability over the removal percentages, most and least relevant first), the Gini index (sparseness),
+the model-parameter randomization sanity check (Spearman rank correlation and SSIM between the map and
+the same method's map of the same class on a copy of the model whose classifier, then every layer, was
+re-drawn: a method that explains the model scores low) and, for images with boxes, the pointing game
+and its energy-based variant. Each
 (image, method) result is cached in ``OUT/cache/<settings>/<method>/<image>.npz`` as soon as it is computed,
 so a rerun (after an interruption, or with more methods) reuses it; ``<settings>`` is a hash of everything
 that changes the numbers (:func:`cache_key`), so other settings never pick up stale results. The summary, one row per method and
@@ -63,10 +67,18 @@ METRICS = (
     ("insertion_auc", "insertion AUC", "higher"),
     ("average_drop", "average drop %", "lower"),
     ("increase", "increase in confidence %", "higher"),
+    ("road_morf", "ROAD MoRF", "lower"),
+    ("road_lerf", "ROAD LeRF", "higher"),
     ("pointing", "pointing game", "higher"),
     ("energy_pointing", "energy pointing game", "higher"),
     ("gini", "Gini index", "higher"),
+    ("random_top_spearman", "Spearman, classifier randomized", "lower"),
+    ("random_all_spearman", "Spearman, all layers randomized", "lower"),
+    ("random_all_ssim", "SSIM, all layers randomized", "lower"),
 )
+
+#: Bumped when the cached per-image record changes, so older caches are not mixed in.
+CACHE_VERSION = 2
 
 
 @dataclass
@@ -87,6 +99,8 @@ class EvaluateJob:
     metric_batch_size: int = 64
     tolerance: float = 15.0
     limit: int | None = None
+    road: bool = True
+    sanity: bool = True
     progress: bool = True
     force: bool = False
 
@@ -191,13 +205,30 @@ def image_metrics(
     targets: np.ndarray,
     boxes: Sequence[Sequence[tuple[float, float, float, float]] | None],
     job: EvaluateJob,
+    randomized_maps: dict[str, np.ndarray] | None = None,
 ) -> list[dict[str, np.ndarray]]:
-    """Every metric for a batch of images and their maps, as one dict of arrays per image (what is cached)."""
+    """Every metric for a batch of images and their maps, as one dict of arrays per image (what is cached).
+
+    ``randomized_maps`` holds the same method's maps on the randomized copies (``"top"``: classifier
+    re-drawn, ``"all"``: every layer), for the sanity check; without it those metrics are NaN.
+    """
     kw = {"n_steps": job.n_steps, "batch_size": job.metric_batch_size}
     dele = metrics.deletion_curve(model, x, maps, targets, **kw)
     ins = metrics.insertion_curve(model, x, maps, targets, **kw)
     drop = metrics.average_drop_increase(model, x, maps, targets, batch_size=job.metric_batch_size)
     gini = metrics.gini_index(maps)
+    nan = np.full(len(maps), math.nan)
+    road_morf = road_lerf = nan
+    road_curves = np.full((len(maps), 2, 0), math.nan, np.float32)
+    if job.road:
+        road = metrics.road(model, x, maps, targets, batch_size=job.metric_batch_size)
+        road_morf, road_lerf = road.morf.mean(axis=1), road.lerf.mean(axis=1)
+        road_curves = np.stack([road.morf, road.lerf], axis=1)
+    top_rho = all_rho = all_ssim = nan
+    if randomized_maps:
+        top_rho = metrics.compare_maps(maps, randomized_maps["top"]).spearman
+        full = metrics.compare_maps(maps, randomized_maps["all"])
+        all_rho, all_ssim = full.spearman, full.ssim
     out = []
     for i in range(len(maps)):
         pointing = energy = math.nan
@@ -214,6 +245,12 @@ def image_metrics(
                 "pointing": np.float64(pointing),
                 "energy_pointing": np.float64(energy),
                 "gini": np.float64(gini[i]),
+                "road_morf": np.float64(road_morf[i]),
+                "road_lerf": np.float64(road_lerf[i]),
+                "road_curves": road_curves[i],
+                "random_top_spearman": np.float64(top_rho[i]),
+                "random_all_spearman": np.float64(all_rho[i]),
+                "random_all_ssim": np.float64(all_ssim[i]),
                 "deletion_curve": dele.scores[i].astype(np.float32),
                 "insertion_curve": ins.scores[i].astype(np.float32),
                 "fractions": dele.fractions,
@@ -234,6 +271,9 @@ def cache_key(job: EvaluateJob) -> str:
 
     boxes = Path(job.boxes).read_bytes() if job.boxes and Path(job.boxes).is_file() else b""
     settings = {
+        "version": CACHE_VERSION,
+        "road": job.road,
+        "sanity": job.sanity,
         "model": job.model,
         "framework": job.framework,
         "weights": str(Path(job.weights).resolve()) if job.weights else None,
@@ -308,6 +348,7 @@ def evaluate(job: EvaluateJob, images_dir: str | Path, out: str | Path) -> Evalu
             loaded = load_for_cams(job.model, job.framework, job.weights, job.layer, job.methods, job.input_size)
             fw, model = loaded.fw, loaded.model
             mean, std = _stats(job)
+            random_cams = randomized_cams(metrics, loaded, job) if job.sanity else None
             for start in range(0, len(todo), job.batch_size):
                 batch = todo[start : start + job.batch_size]
                 x_np, _, sizes = preprocess_files([p for p, _ in batch], job.input_size, mean, std)
@@ -322,8 +363,16 @@ def evaluate(job: EvaluateJob, images_dir: str | Path, out: str | Path) -> Evalu
                     x = fw.tensor(model, x_np[idx])
                     res = loaded.cams[method].compute(x)
                     maps = res.heatmaps.astype(np.float32)
+                    targets = np.asarray(res.targets)
+                    randomized = None
+                    if random_cams is not None:
+                        randomized = {
+                            kind: cams[method].compute(fw.tensor(cams[method].model, x_np[idx]), targets.tolist())
+                            .heatmaps.astype(np.float32)
+                            for kind, cams in random_cams.items()
+                        }
                     per_image = image_metrics(
-                        metrics, model, x, maps, np.asarray(res.targets), [boxes[i] for i in idx], job
+                        metrics, model, x, maps, targets, [boxes[i] for i in idx], job, randomized
                     )
                     for i, record in zip(idx, per_image):
                         save_npz(cache_path(method, batch[i][1]), record)
@@ -331,6 +380,23 @@ def evaluate(job: EvaluateJob, images_dir: str | Path, out: str | Path) -> Evalu
     finally:
         bar.close()
     return summarize(job, names, cache_path, out)
+
+
+def randomized_cams(metrics: Any, loaded: Any, job: EvaluateJob) -> dict[str, dict[str, Any]]:
+    """The sanity check's models (Adebayo et al. 2018): deep copies with the classifier (the parameter layer
+    nearest the output) re-drawn (``"top"``), and with every parameter layer re-drawn (``"all"``, the end of
+    the cascade), each with one CAM per method at the same layer. The user's model is not touched."""
+    from .stream import make_cams
+
+    backend = importlib.import_module(f"{loaded.fw.layers.__package__}._metrics_backend").METRICS_BACKEND
+    probe = loaded.fw.tensor(loaded.model, np.zeros((1, 3, job.input_size, job.input_size), np.float32))
+    with loaded.fw.backend.eval_mode(loaded.model):
+        layers = backend.parameter_layers(loaded.model, probe)
+    if not layers:
+        raise VisualizationError("The model has no layer with parameters, so the randomization check cannot run; "
+                                 "pass --no-sanity.")
+    copies = {"top": backend.randomized_copy(loaded.model, layers[:1]), "all": backend.randomized_copy(loaded.model, layers)}
+    return {kind: make_cams(loaded.fw, m, loaded.layer, job.methods) for kind, m in copies.items()}
 
 
 def _stats(job: EvaluateJob) -> tuple[Sequence[float], Sequence[float]]:
@@ -404,6 +470,22 @@ def markdown(table: EvaluationTable, job: EvaluateJob, n_images: int) -> str:
     lines = [
         f"{n_images} images, model {job.model}, {job.n_steps} steps per curve; mean ± half-width of the 95 % "
         "t-interval over images (pointing games: images with boxes only).",
+        *(
+            [
+                "ROAD: mean probability of the class over 10-90 % of the pixels removed and imputed, most (MoRF) "
+                "and least (LeRF) relevant first."
+            ]
+            if job.road
+            else []
+        ),
+        *(
+            [
+                "Sanity check: similarity of each map to the same method's map on a copy of the model with the "
+                "classifier, or every layer, re-drawn; near 1 means the map does not depend on what was learned."
+            ]
+            if job.sanity
+            else []
+        ),
         "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join("---" for _ in header) + "|",

@@ -181,7 +181,7 @@ def load_for_cams(
     make one CAM object per method, exactly as ``cnnvis explain`` does."""
     from ..core.cam import auto_layer
     from ..core.weights import load_weights
-    from ..frameworks import METHOD_OPTIONS, get_framework
+    from ..frameworks import get_framework
     from .explain import ZOO_LAYERS, build_model
 
     fw = get_framework(framework)
@@ -192,14 +192,21 @@ def load_for_cams(
     if cam_layer is None:
         probe = fw.tensor(model, np.zeros((1, 3, input_size, input_size), np.float32))
         cam_layer = auto_layer(fw.backend, model, probe)[0]
+    return LoadedModel(fw, model, str(cam_layer), make_cams(fw, model, str(cam_layer), methods))
+
+
+def make_cams(fw: Any, model: Any, layer: str, methods: Sequence[str]) -> dict[str, Any]:
+    """One CAM object per method name on ``model`` at ``layer``, with the options the CLI uses."""
+    from ..frameworks import METHOD_OPTIONS
+
     cams = {}
     for method in methods:
         cls = fw.cam_classes[method]
         options = dict(METHOD_OPTIONS.get(method, {}))
         if cls.__name__ in ("ScoreCAM", "AblationCAM"):
             options["batch_size"] = 32
-        cams[method] = cls(model, cam_layer, **options)
-    return LoadedModel(fw, model, str(cam_layer), cams)
+        cams[method] = cls(model, layer, **options)
+    return cams
 
 
 def preprocess_files(
