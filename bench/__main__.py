@@ -1,109 +1,79 @@
-"""All benchmarks' quick modes in one run, summarized in one Markdown table of ratios to a plain forward pass.
+"""``python -m bench``: the cost of every method in PyTorch and in PaddlePaddle, as one Markdown table.
 
-Run: ``python -m bench`` (``--part cams saliency family`` to pick; ``--with-paddle`` adds PyTorch versus
-PaddlePaddle on EfficientNet-Lite0, batch 1). Each part reuses its script's own measuring function with
-the script's ``--quick`` settings:
+One run measures, on the same network, photo and batch, for each framework (``--framework``): a plain
+forward pass (eval mode, no gradients) and then every CAM and saliency method of the package; and, on
+the PyTorch model, the same methods from torchcam, captum and pytorch-grad-cam when they can be imported.
+Which network, layer, photo and per-method settings, and exactly how time and memory are taken, is
+described in :mod:`bench.all_methods`. In short:
 
-* ``cams``: :func:`bench.bench_torch.bench_model` (CatDogCNN ``conv3`` and the ResNet-50 shape ``layer4``,
-  batch 1, two repeats; Score-CAM on CatDogCNN only), next to torchcam and captum;
-* ``family``: :func:`bench.bench_cam_family.method_costs` (every CAM class at ``layer4``, one repeat);
-* ``saliency``: :func:`bench.bench_saliency.bench_model` (CatDogCNN only: 8 steps, 4 noisy copies),
-  next to captum;
-* ``--with-paddle``: :func:`bench.bench_frameworks.child` in this process (forward, Grad-CAM, Grad-CAM++).
+* ``time/fwd`` = median time of the method / median time of that framework's no-grad forward pass,
+  both from this run (a library's time is divided by the PyTorch forward pass);
+* ``peak MiB`` = how much resident memory one warm call adds at its highest point; in brackets the
+  ratio to the forward pass's figure, given only when that figure is at least 1 MiB.
 
-Every ratio is ``method time / forward time`` of the same network, framework and batch, measured in this
-run; "n/a" where the other library is not installed or has no such method.
+Only the header and the table go to stdout; progress goes to stderr. ``--out FILE`` also writes them
+to a Markdown file. ``--quick`` is a smoke run (64 px, one timed call, fewest steps); ``--full`` adds
+exact Score-CAM (one masked forward pass per live channel: slow at ``_act1``).
+
+The older scripts (``python -m bench.bench_torch``, ``bench_cam_family``, ``bench_saliency``,
+``bench_frameworks``, ``bench_stream``) still run on their own.
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
 
-from ._common import markdown_table
-
-PARTS = ("cams", "family", "saliency")
-
-
-def _rows_from_markdown(text: str) -> list[list[str]]:
-    """The body rows of the first Markdown table in ``text``."""
-    lines = [ln for ln in text.splitlines() if ln.startswith("|")]
-    return [[c.strip() for c in ln.strip("|").split("|")] for ln in lines[2:]]
+from .all_methods import FRAMEWORKS, NETWORKS, Settings, log, run
 
 
-def cams_rows() -> list[list[str]]:
-    from visualization.pytorch.models import CatDogCNN
-
-    from .bench_torch import bench_model
-    from .resnet50 import ResNet50Like
-
-    rows = bench_model("CatDogCNN conv3", CatDogCNN().eval(), "conv3", 1, 2, True, 32)
-    rows += bench_model("ResNet-50 layer4", ResNet50Like().eval(), "layer4", 1, 2, False, 32)
-    # [label, batch, method, fwd ms, ours ms, ours/fwd, torchcam/fwd, captum/fwd, notes]
-    return [["bench_torch", r[0], r[2], r[5], r[6], r[7]] for r in rows]
-
-
-def family_rows() -> list[list[str]]:
-    from .bench_cam_family import method_costs
-
-    # [method, ours, ours/forward, torchcam/forward]
-    return [
-        ["bench_cam_family", "ResNet-50 layer4", r[0], r[2], r[3], "n/a"] for r in _rows_from_markdown(method_costs(1))
-    ]
-
-
-def saliency_rows() -> list[list[str]]:
-    from visualization.pytorch.models import CatDogCNN
-
-    from .bench_saliency import bench_model
-
-    rows = bench_model("CatDogCNN", CatDogCNN().eval(), "conv3", 1, 1, 0, True)
-    # [label, batch, method, fwd ms, ours ms, ours/fwd, captum/fwd, ours/captum, notes]
-    return [["bench_saliency", r[0], r[2], r[5], "n/a", r[6]] for r in rows]
-
-
-def paddle_rows() -> list[list[str]]:
-    from .bench_frameworks import child
-
-    rows = []
-    for method in ("Grad-CAM", "Grad-CAM++"):
-        cells = []
-        for fw in ("torch", "paddle"):
-            fwd = child(fw, "efficientnet-lite0", "forward", 1, 3)["time"]
-            cells.append(child(fw, "efficientnet-lite0", method, 1, 3)["time"] / fwd)
-        rows.append(
-            [
-                "bench_frameworks",
-                "EfficientNet-Lite0 _blocks.15",
-                f"{method} (paddle: {cells[1]:.2f}x)",
-                f"{cells[0]:.2f}x",
-                "n/a",
-                "n/a",
-            ]
-        )
-    return rows
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--part", nargs="+", choices=PARTS, default=list(PARTS), help="which benchmarks to run")
-    ap.add_argument("--with-paddle", action="store_true", help="also PyTorch versus PaddlePaddle (imports paddle)")
-    args = ap.parse_args()
-    import torch
-
-    torch.manual_seed(0)
-    makers = {"cams": cams_rows, "family": family_rows, "saliency": saliency_rows}
-    rows: list[list[str]] = []
-    for part in args.part:
-        rows += makers[part]()
-    if args.with_paddle:
-        rows += paddle_rows()
-    print(
-        f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
-        "224x224, batch 1, quick settings; ratio = method time / plain no-grad forward time\n"
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    print(markdown_table(["script", "network / layer", "method", "ours / fwd", "torchcam / fwd", "captum / fwd"], rows))
+    ap.add_argument("--framework", nargs="+", choices=FRAMEWORKS, default=list(FRAMEWORKS), help="frameworks to run")
+    ap.add_argument("--model", choices=sorted(NETWORKS), default="efficientnet-lite0", help="network (and its layer)")
+    ap.add_argument("--size", type=int, default=None, help="input side in pixels (default 224; 64 with --quick)")
+    ap.add_argument("--batch", type=int, default=1, help="images per call")
+    ap.add_argument("--repeats", type=int, default=None, help="timed calls per method (default 3; 1 with --quick)")
+    ap.add_argument("--threads", type=int, default=2, help="intra-op threads for torch and paddle")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 64 px, 1 repeat, fewest steps")
+    ap.add_argument("--full", action="store_true", help="also exact Score-CAM (slow)")
+    ap.add_argument("--no-libraries", action="store_true", help="skip torchcam, captum and pytorch-grad-cam")
+    ap.add_argument("--out", type=Path, default=None, help="also write the header and table to this Markdown file")
+    return ap.parse_args(argv)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    base = Settings.quick() if args.quick else Settings()
+    changes: dict = {"model": args.model, "batch": args.batch, "threads": args.threads, "full": args.full}
+    if args.size is not None:
+        changes["size"] = args.size
+    if args.repeats is not None:
+        changes["repeats"] = args.repeats
+    s = replace(base, **changes)
+    if s.model == "catdogcnn" and s.size % 8:
+        raise SystemExit(f"--model catdogcnn needs --size a multiple of 8; got {s.size}")
+    if min(s.size, s.batch, s.repeats, s.threads) < 1:
+        raise SystemExit("--size, --batch, --repeats and --threads must be at least 1")
+    return s
+
+
+def main(argv: Sequence[str] | None = None) -> str:
+    """Run the benchmark, print the header and table to stdout and return them."""
+    args = parse_args(argv)
+    settings = settings_from(args)
+    frameworks = [fw for fw in FRAMEWORKS if fw in args.framework]
+    text = run(settings, frameworks, libraries=not args.no_libraries)
+    print(text, flush=True)
+    if args.out is not None:
+        args.out.write_text(text + "\n", encoding="utf-8")
+        log(f"wrote {args.out}")
+    return text
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
