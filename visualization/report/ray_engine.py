@@ -9,6 +9,12 @@ every image's ``.npz`` and overlay PNG itself (atomically, as the local engine) 
 index rows. So the outputs are the local engine's: the same files, names and index columns; heatmaps
 agree to float32 rounding (a batch may be split differently). On a cluster, ``OUT`` and the image folder
 must be on a file system every node sees (NFS, a mounted bucket), since actors read and write there.
+The model is built once in the driver (a wrong ``--model``, ``--weights`` or ``--layer`` is one clear
+message before any actor starts) and its state dict is sent to every actor, so all of them explain the
+driver's very weights even when the model's factory initializes at random.
+
+Memory: each actor holds one batch of pixels and one model; the driver holds the list of pending
+``(source, name)`` strings (about 100 bytes per image) and the set of finished names, as the local engine.
 
 Ray is started here (``num_cpus=workers``, no dashboard) unless it is already running or ``address`` names
 a cluster; an instance started here is shut down at the end. Ray's usage statistics stay off unless
