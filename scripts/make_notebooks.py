@@ -1421,6 +1421,53 @@ COMPARISON = [
             print(cam_module.__name__, cam, cam.generate_cam(inp, target_class=1).shape)
         """
     ),
+    md(
+        """
+        ## 热力图可信吗？用两个框架算同一个忠实度指标
+
+        下面的"模型"只看图像左半边。一张指向左半边的热力图，删除曲线应当下降得快（AUC 低）、插入曲线上升得快（AUC 高）；
+        左右翻转后结论相反。`visualization.pytorch.metrics` 和 `visualization.paddle.metrics` 同名同参，数字也相同
+        （第 05 章第 8 节有手算的答案 0.25 和 0.75）。
+        """
+    ),
+    code(
+        """
+        from visualization.paddle import metrics as paddle_metrics
+        from visualization.pytorch import metrics as torch_metrics
+
+
+        class LeftHalfTorch(torch.nn.Module):
+            def forward(self, x):
+                left = x[:, :, :, : x.shape[3] // 2].mean(axis=(1, 2, 3))
+                return torch.stack([left, torch.zeros_like(left)], dim=1)
+
+
+        class LeftHalfPaddle(paddle.nn.Layer):
+            def forward(self, x):
+                left = x[:, :, :, : x.shape[3] // 2].mean(axis=(1, 2, 3))
+                return paddle.stack([left, paddle.zeros_like(left)], axis=1)
+
+
+        images = np.random.default_rng(0).random((4, 3, 32, 32)).astype(np.float32) + 0.5
+        left_map = np.zeros((4, 32, 32), np.float32)
+        left_map[:, :, :16] = np.random.default_rng(1).random((4, 32, 16))
+        for name, maps in [("指向左半边", left_map), ("左右翻转", left_map[:, :, ::-1].copy())]:
+            auc_torch = torch_metrics.deletion_curve(
+                LeftHalfTorch(), torch.from_numpy(images), maps, 0, n_steps=16, output="logit"
+            ).auc.mean()
+            auc_paddle = paddle_metrics.deletion_curve(
+                LeftHalfPaddle(), paddle.to_tensor(images), maps, 0, n_steps=16, output="logit"
+            ).auc.mean()
+            print(f"{name}: 删除 AUC  torch {auc_torch:.3f}  paddle {auc_paddle:.3f}")
+        """
+    ),
+    md(
+        """
+        对一个文件夹里的真实照片，`cnnvis evaluate` 会对每种 CAM 方法、每个指标给出均值和 95% 置信区间，
+        `cnnvis explain --images-dir` 可以流式处理成千上万张图（`--engine ray` 交给 Ray）。用法和在 Oxford-IIIT Pet
+        样本上的实测结果见第 05 章第 8、9 节。
+        """
+    ),
 ]
 
 NOTEBOOKS = {
