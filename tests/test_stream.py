@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -129,3 +130,14 @@ def test_console_script_finds_a_factory_in_the_current_directory(folder, tmp_pat
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert "6 image(s) explained" in res.stdout
+
+
+def test_engine_ray_without_ray_installed_says_how_to_install_it(folder, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` meets when Ray is not installed
+    res = CliRunner().invoke(
+        main,
+        ["explain", "--model", MODEL, "--input-size", "32", "--images-dir", str(folder), "--engine", "ray",
+         "--no-progress", "--out", str(tmp_path / "o")],
+    )  # fmt: skip
+    assert res.exit_code == 2 and 'pip install "cnn-visualization[ray]"' in res.output, res.output
+    assert not (tmp_path / "o").exists()
