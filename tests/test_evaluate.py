@@ -114,10 +114,11 @@ def test_table_matches_direct_metric_calls_and_reruns_reuse_the_cache(pets, tmp_
     root, boxes = pets
     out = tmp_path / "eval"
     table = evaluate(_job(boxes), root, out)
-    assert {p.name for p in out.iterdir()} == {"cache", "metrics.csv", "metrics.md", "curves.png"}
+    assert {p.name for p in out.iterdir()} == {"cache", "metrics.csv", "metrics.md", "paired.csv", "curves.png"}
     rows = _csv(out / "metrics.csv")
+    directs = {}
     for method, cls in (("gradcam", GradCAM), ("layercam", LayerCAM)):
-        direct = _direct(root, boxes, cls)
+        direct = directs[method] = _direct(root, boxes, cls)
         for metric, values in direct.items():
             row = rows[method, metric]
             assert int(row["n"]) == len(values) == (3 if "pointing" in metric else 4)
@@ -128,8 +129,24 @@ def test_table_matches_direct_metric_calls_and_reruns_reuse_the_cache(pets, tmp_
                 assert float(row["ci95_high"]) == pytest.approx(hi, rel=1e-4, abs=1e-6)
         curve = table.curves[method]
         assert curve["deletion"].shape == curve["insertion"].shape == (9,)
+    # Paired comparison: the other method minus the better one, image by image, with its t-interval.
+    with open(out / "paired.csv", newline="", encoding="utf-8") as f:
+        paired = {r["metric"]: r for r in csv.DictReader(f)}
+    assert set(paired) == {"deletion_auc", "insertion_auc", "road_morf", "road_lerf"}
+    for metric, r in paired.items():
+        lower = metric in ("deletion_auc", "road_morf")
+        means = {m: directs[m][metric].mean() for m in directs}
+        best = (min if lower else max)(means, key=means.__getitem__)
+        assert r["best"] == best and r["method"] != best
+        d = directs[r["method"]][metric] - directs[best][metric]
+        # a difference of two close means: compare on the scale of the metric (the table stores float32 maps)
+        assert float(r["mean_difference"]) == pytest.approx(d.mean(), abs=5e-5)
+        lo, hi = stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
+        assert float(r["ci95_low"]) == pytest.approx(lo, abs=5e-5)
+        assert float(r["ci95_high"]) == pytest.approx(hi, abs=5e-5)
     md = (out / "metrics.md").read_text(encoding="utf-8")
     assert "| gradcam |" in md and "insertion AUC (↑)" in md and "pointing game (↑)" in md
+    assert "Paired against the best method" in md
     assert "ROAD MoRF (↓)" in md and "Spearman, all layers randomized (↓)" in md
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

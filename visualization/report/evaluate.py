@@ -33,7 +33,7 @@ Example:
     >>> job = EvaluateJob(model="catdogcnn", methods=["gradcam"], n_steps=8, progress=False)
     >>> table = evaluate(job, folder, out)
     >>> sorted(p.name for p in out.iterdir())
-    ['cache', 'curves.png', 'metrics.csv', 'metrics.md']
+    ['cache', 'curves.png', 'metrics.csv', 'metrics.md', 'paired.csv']
     >>> table.rows[0]["method"], table.rows[0]["metric"], table.rows[0]["n"]
     ('gradcam', 'deletion_auc', 3)
 """
@@ -113,6 +113,8 @@ class EvaluationTable:
     rows: list[dict[str, Any]]
     curves: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     paths: dict[str, Path] = field(default_factory=dict)
+    per_image: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    paired: list[dict[str, Any]] = field(default_factory=list)
 
     def value(self, method: str, metric: str) -> dict[str, Any]:
         """The row of ``method`` and ``metric``."""
@@ -420,6 +422,7 @@ def summarize(job: EvaluateJob, names: Sequence[str], cache_path: Any, out: Path
                 curves["deletion"].append(z["deletion_curve"])
                 curves["insertion"].append(z["insertion_curve"])
                 fractions = z["fractions"]
+        table.per_image[method] = {key: np.asarray(v, np.float64) for key, v in values.items()}
         for key, _, better in METRICS:
             n, m, lo, hi = mean_ci(values[key])
             table.rows.append(
@@ -430,6 +433,7 @@ def summarize(job: EvaluateJob, names: Sequence[str], cache_path: Any, out: Path
             "deletion": np.mean(curves["deletion"], axis=0),
             "insertion": np.mean(curves["insertion"], axis=0),
         }
+    table.paired = paired_differences(table, job.methods)
     out.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -448,11 +452,55 @@ def summarize(job: EvaluateJob, names: Sequence[str], cache_path: Any, out: Path
         )
     table.paths["csv"] = out / "metrics.csv"
     atomic_write_bytes(table.paths["csv"], buf.getvalue().encode("utf-8"))
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["metric", "best", "method", "n", "mean_difference", "ci95_low", "ci95_high"])
+    for r in table.paired:
+        writer.writerow(
+            [r["metric"], r["best"], r["method"], r["n"], *(f"{r[k]:.6g}" for k in ("mean", "ci_low", "ci_high"))]
+        )
+    table.paths["paired"] = out / "paired.csv"
+    atomic_write_bytes(table.paths["paired"], buf.getvalue().encode("utf-8"))
     table.paths["md"] = out / "metrics.md"
     atomic_write_bytes(table.paths["md"], markdown(table, job, len(names)).encode("utf-8"))
     table.paths["png"] = out / "curves.png"
     atomic_write_bytes(table.paths["png"], curves_png(table))
     return table
+
+
+#: The faithfulness metrics a paired comparison is made for.
+PAIRED_METRICS = ("deletion_auc", "insertion_auc", "road_morf", "road_lerf")
+
+
+def paired_differences(table: EvaluationTable, methods: Sequence[str]) -> list[dict[str, Any]]:
+    r"""For each faithfulness metric, every method against the best one (by mean) on the same images:
+
+    .. math:: d_i = v_i^{\text{method}} - v_i^{\text{best}}, \qquad \bar d \pm t_{0.975,\,n-1}\,\frac{s_d}{\sqrt n}
+
+    Images vary far more among themselves than methods do, so the per-method intervals of the main table
+    overlap even where one method beats another on nearly every image; the paired interval removes the
+    image-to-image spread. An interval that excludes 0 says the best method is better on these images.
+    """
+    out: list[dict[str, Any]] = []
+    better = {k: b for k, _, b in METRICS}
+    for key in PAIRED_METRICS:
+        means = {m: table.value(m, key)["mean"] for m in methods if table.value(m, key)["n"] > 0}
+        if len(means) < 2:
+            continue
+        optimum = (min if better[key] == "lower" else max)(means.values())
+        # methods that coincide (e.g. Grad-CAM and HiResCAM where the gradient is constant) differ by
+        # rounding only: the first of them in the user's order is named the best
+        best = next(m for m in means if abs(means[m] - optimum) <= 1e-6 * max(1.0, abs(optimum)))
+        for method in methods:
+            if method == best or method not in means:
+                continue
+            a, b = table.per_image[method][key], table.per_image[best][key]
+            ok = np.isfinite(a) & np.isfinite(b)
+            n, m, lo, hi = mean_ci((a[ok] - b[ok]).tolist())
+            if n >= 2 and not math.isfinite(lo):  # identical on every image: no spread, no interval
+                lo = hi = m
+            out.append({"metric": key, "best": best, "method": method, "n": n, "mean": m, "ci_low": lo, "ci_high": hi})
+    return out
 
 
 def _cell(row: dict[str, Any]) -> str:
@@ -492,6 +540,22 @@ def markdown(table: EvaluationTable, job: EvaluateJob, n_images: int) -> str:
     ]
     for method in job.methods:
         lines.append("| " + " | ".join([method] + [_cell(table.value(method, k)) for k, _, _ in keys]) + " |")
+    if table.paired:
+        titles = {k: t for k, t, _ in METRICS}
+        lines += [
+            "",
+            "Paired against the best method of each metric (difference on the same images, mean and 95 % "
+            "t-interval; * = the interval excludes 0, so the best method is better on these images):",
+            "",
+            "| metric | best | method | difference |",
+            "|---|---|---|---|",
+        ]
+        for r in table.paired:
+            star = " *" if (r["ci_low"] > 0 or r["ci_high"] < 0) else ""
+            lines.append(
+                f"| {titles[r['metric']]} | {r['best']} | {r['method']} | {r['mean']:+.4f} "
+                f"[{r['ci_low']:+.4f}, {r['ci_high']:+.4f}]{star} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -501,10 +565,22 @@ def curves_png(table: EvaluationTable) -> bytes:
 
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     axes = fig.subplots(1, 2)
+    from matplotlib import colormaps
+
+    # tab10 repeats after ten methods; tab20 plus a dash pattern keeps up to 40 apart
+    colors = colormaps["tab20"].colors
+    styles = ("-", "--")
     for ax, kind, better in zip(axes, ("deletion", "insertion"), ("lower", "higher")):
-        for method, c in table.curves.items():
+        for i, (method, c) in enumerate(table.curves.items()):
             auc = table.value(method, f"{kind}_auc")["mean"]
-            ax.plot(c["fractions"], c[kind], label=f"{method} (AUC {auc:.3f})")
+            ax.plot(
+                c["fractions"],
+                c[kind],
+                color=colors[(2 * i) % 20 + (i // 10) % 2],
+                linestyle=styles[(i // 20) % 2],
+                linewidth=1.4,
+                label=f"{method} (AUC {auc:.3f})",
+            )
         ax.set_title(f"Mean {kind} curve (AUC: {better} is better)")
         ax.set_xlabel(f"fraction of pixels {'removed' if kind == 'deletion' else 'inserted'}")
         ax.set_ylabel("probability of the class explained")
