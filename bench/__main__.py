@@ -6,8 +6,9 @@ the PyTorch model, the same methods from torchcam, captum and pytorch-grad-cam w
 Which network, layer, photo and per-method settings, and exactly how time and memory are taken, is
 described in :mod:`bench.all_methods`. In short:
 
-* ``time/fwd`` = median time of the method / median time of that framework's no-grad forward pass,
-  both from this run (a library's time is divided by the PyTorch forward pass);
+* ``time/fwd`` = median, over the timed calls, of the method's time divided by the time of a no-grad
+  forward pass of the same framework run right next to it (a library's calls are paired with the PyTorch
+  forward pass);
 * ``peak MiB`` = how much resident memory one warm call adds at its highest point; in brackets the
   ratio to the forward pass's figure, given only when that figure is at least 1 MiB.
 

@@ -23,13 +23,15 @@ What runs
     number of integration steps, noisy copies, occlusion patches and masks per pass as ours.
 
 How it is measured
-    ``time`` is the median wall-clock time of ``--repeats`` calls after one untimed warm-up call
-    (:func:`bench._common.median_time`). The table shows
+    After one untimed warm-up call, each of the ``--repeats`` timed calls of a method is paired with a
+    timed plain forward pass right next to it (order alternating), and the table shows
 
-        time/fwd = median time of the method / median time of the plain forward pass
+        time/fwd = median over the pairs of (method time / forward time)
 
-    where the forward pass belongs to the same framework, network, input and batch and is timed in the
-    same run, just before that framework's methods. A library's column divides its time by the PyTorch
+    where the forward pass belongs to the same framework, network, input and batch (:func:`paired_ratio`:
+    whatever slows a stretch of the run slows both halves of a pair). A library's column pairs its calls
+    with the PyTorch forward pass in the same way. The forward row shows the forward's own median time
+    (:func:`bench._common.median_time`), taken before the methods.
     forward pass. Our objects are built once and then called; torchcam and pytorch-grad-cam extractors
     are opened and closed inside every timed call (they attach hooks for the lifetime of the object),
     captum's are built inside every call too (it is cheap).
@@ -57,7 +59,9 @@ import gc
 import importlib
 import os
 import platform
+import statistics
 import sys
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -192,6 +196,7 @@ class Result:
     seconds: float | None = None
     peak_mb: float | None = None
     note: str = ""
+    ratio: float | None = None  # median of paired (method time / forward time); see paired_ratio
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -260,13 +265,45 @@ def peak_memory_mb(fn: Callable[[], object], framework: str, device: str = "cpu"
     return peak_rss_delta_mb(fn)
 
 
-def measure(fn: Callable[[], object], settings: Settings, framework: str, memory: bool = True) -> Result:
-    """Median time over ``settings.repeats`` after ``settings.warmup`` calls, then one call for peak memory."""
+def paired_ratio(fn: Callable[[], object], forward: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """``(median method time, median of method time / forward time)`` with each timed call of ``fn`` next
+    to a timed forward pass, in alternating order. A neighbour's load or a clock change that slows a
+    stretch of the run then slows both halves of a pair, so the ratio stays put where a ratio of two
+    separately taken medians would swing (on a busy 2-core machine by 30 % and more)."""
+    times, ratios = [], []
+    for i in range(repeats):
+        pair = []
+        for call in ((fn, forward) if i % 2 == 0 else (forward, fn)):
+            t0 = time.perf_counter()
+            call()
+            pair.append((call is fn, time.perf_counter() - t0))
+        t_fn = next(t for is_fn, t in pair if is_fn)
+        t_fwd = next(t for is_fn, t in pair if not is_fn)
+        times.append(t_fn)
+        ratios.append(t_fn / t_fwd)
+    return statistics.median(times), statistics.median(ratios)
+
+
+def measure(
+    fn: Callable[[], object],
+    settings: Settings,
+    framework: str,
+    memory: bool = True,
+    forward: Callable[[], object] | None = None,
+) -> Result:
+    """Median time over ``settings.repeats`` after ``settings.warmup`` calls (paired with ``forward`` when
+    given, see :func:`paired_ratio`), then one call for peak memory."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # captum and torchcam warn on every call
-        seconds = median_time(fn, settings.repeats, warmup=settings.warmup)
+        ratio = None
+        if forward is None:
+            seconds = median_time(fn, settings.repeats, warmup=settings.warmup)
+        else:
+            for _ in range(settings.warmup):
+                fn()
+            seconds, ratio = paired_ratio(fn, forward, settings.repeats)
         peak = peak_memory_mb(fn, framework, settings.device) if memory else None
-    return Result(seconds, peak)
+    return Result(seconds, peak, ratio=ratio)
 
 
 def _error(exc: BaseException) -> Result:
@@ -363,14 +400,12 @@ def run_framework(framework: str, settings: Settings) -> tuple[Result, dict[str,
             log(f"[{framework}] {m.label}: {SKIPPED}")
             continue
         try:
-            results[m.key] = r = measure(calls[m.key], settings, framework)
+            results[m.key] = r = measure(calls[m.key], settings, framework, forward=forward)
         except Exception as exc:  # one failing method must not end the run
             results[m.key] = _error(exc)
             log(f"[{framework}] {m.label}: {type(exc).__name__}: {exc}")
             continue
-        log(
-            f"[{framework}] {m.label}: {r.seconds * 1e3:.1f} ms ({r.seconds / fwd.seconds:.2f}x), peak {_mib(r.peak_mb)} MiB"
-        )
+        log(f"[{framework}] {m.label}: {r.seconds * 1e3:.1f} ms ({r.ratio:.2f}x), peak {_mib(r.peak_mb)} MiB")
     return fwd, results, (model, x, target)
 
 
@@ -461,7 +496,9 @@ def library_version(lib: str) -> str | None:
         return None
 
 
-def run_libraries(model: Any, x: Any, target: list[int], settings: Settings) -> dict[str, dict[str, Result]]:
+def run_libraries(
+    model: Any, x: Any, target: list[int], settings: Settings, forward: Callable[[], object] | None = None
+) -> dict[str, dict[str, Result]]:
     """Library -> method key -> time of that library's implementation on the PyTorch model and input."""
     out: dict[str, dict[str, Result]] = {}
     keys = [m.key for m in methods(settings)]
@@ -482,7 +519,7 @@ def run_libraries(model: Any, x: Any, target: list[int], settings: Settings) -> 
                 res[m.key] = Result(note=SKIPPED)
             else:
                 try:
-                    res[m.key] = r = measure(calls[m.key], settings, "torch", memory=False)
+                    res[m.key] = r = measure(calls[m.key], settings, "torch", memory=False, forward=forward)
                     log(f"[{lib}] {m.label}: {r.seconds * 1e3:.1f} ms")
                 except Exception as exc:
                     res[m.key] = _error(exc)
@@ -501,6 +538,8 @@ def time_cell(r: Result | None, fwd: Result | None) -> str:
         return NOT_RUN
     if r.note:
         return r.note
+    if r.ratio is not None:
+        return f"{r.ratio:.2f}x"
     assert r.seconds is not None and fwd.seconds is not None
     return f"{r.seconds / fwd.seconds:.2f}x"
 
@@ -577,7 +616,8 @@ def header(settings: Settings, frameworks: Sequence[str], paddle_threads: str) -
         f"{', '.join(versions)}; threads: torch {torch.get_num_threads()}, {paddle_threads}; CPU: {cpu_name()}; "
         f"{settings.model} at {settings.layer}, {settings.size}x{settings.size}, batch {settings.batch}, "
         f"median of {settings.repeats} after {settings.warmup} warm-up; {libs}.\n"
-        f"time/fwd = median method time / median no-grad forward time (same framework; libraries: torch forward). "
+        f"time/fwd = median over timed calls of (method time / time of a no-grad forward run next to it) "
+        f"(same framework; libraries: torch forward). "
         f"peak MiB = resident memory one warm call adds at its peak; (Nx) = method peak / forward peak "
         f"(only when the forward's peak is >= 1 MiB). "
         f"{settings.describe()}."
@@ -595,6 +635,11 @@ def run(settings: Settings, frameworks: Sequence[str] = FRAMEWORKS, libraries: b
             continue
         forwards[fw], ours[fw], (model, x, target) = run_framework(fw, settings)
         if fw == "torch" and libraries:
-            theirs = run_libraries(model, x, target, settings)
+
+            def forward(model: Any = model, x: Any = x) -> None:
+                with _no_grad("torch"):
+                    model(x)
+
+            theirs = run_libraries(model, x, target, settings, forward)
         del model, x
     return header(settings, frameworks, paddle_threads) + "\n\n" + build_table(settings, forwards, ours, theirs)
