@@ -69,22 +69,17 @@ from typing import Any
 
 import numpy as np
 
+from visualization.core import saliency as _saliency
+from visualization.frameworks import CAM_METHODS
+
 from ._common import markdown_table, median_time, peak_rss_delta_mb
 
 FRAMEWORKS = ("torch", "paddle")
 #: network name for ``load_model`` -> the layer every CAM is computed at
 NETWORKS = {"efficientnet-lite0": "_act1", "catdogcnn": "conv3"}
 PHOTOS = ("chelsea", "coffee", "astronaut", "rocket")
-SALIENCY_METHODS = (
-    "VanillaGradient",
-    "GradientXInput",
-    "IntegratedGradients",
-    "SmoothGrad",
-    "GuidedBackprop",
-    "Deconvolution",
-    "GuidedGradCAM",
-    "Occlusion",
-)
+#: the saliency classes, in the order of visualization.core.saliency.METHODS
+SALIENCY_METHODS = tuple(cls.__name__ for cls in _saliency.METHODS)
 #: methods that only run with ``--full``
 SLOW_METHODS = frozenset({"scorecam"})
 LIBRARIES = ("torchcam", "captum", "pytorch-grad-cam")
@@ -100,16 +95,9 @@ TORCHCAM = {
     "scorecam": "ScoreCAM",
 }
 #: our method key -> pytorch-grad-cam class
-PYTORCH_GRAD_CAM = {
-    "gradcam": "GradCAM",
-    "gradcampp": "GradCAMPlusPlus",
-    "xgradcam": "XGradCAM",
-    "layercam": "LayerCAM",
-    "hirescam": "HiResCAM",
-    "eigencam": "EigenCAM",
-    "eigengradcam": "EigenGradCAM",
-    "ablationcam": "AblationCAM",
-    "scorecam": "ScoreCAM",
+PYTORCH_GRAD_CAM = {  # pytorch-grad-cam happens to name these classes as we do
+    key: CAM_METHODS[key]
+    for key in ("gradcam", "gradcampp", "xgradcam", "layercam", "hirescam", "eigencam", "eigengradcam", "ablationcam", "scorecam")
 }
 CAPTUM_METHODS = (*SALIENCY_METHODS, "gradcam")
 NOT_INSTALLED = "n/a (not installed)"

@@ -24,6 +24,7 @@ from paddle.nn.functional import relu as imported_relu  # bound at import: canno
 
 from visualization.core import saliency as core
 from visualization.core.errors import ModelTypeError
+from visualization.core.saliency import METHODS as SALIENCY_CLASSES
 from visualization.paddle import _saliency_backend as pd_backend
 from visualization.paddle import saliency as pd
 from visualization.pytorch import saliency as pt
@@ -32,16 +33,7 @@ from .twins import TWINS, make_twin
 
 RTOL = 1e-5
 ROOT = Path(__file__).resolve().parents[1]
-METHODS = (
-    "VanillaGradient",
-    "GradientXInput",
-    "IntegratedGradients",
-    "SmoothGrad",
-    "GuidedBackprop",
-    "Deconvolution",
-    "GuidedGradCAM",
-    "Occlusion",
-)
+METHODS = tuple(cls.__name__ for cls in SALIENCY_CLASSES)
 TARGETS = ("none", "int", "per_sample")
 
 
