@@ -28,3 +28,14 @@ def tiny_catdog_paddle():  # paddle is imported only when this factory is used
 def random_catdog() -> torch.nn.Module:
     """Other weights on every call (no seed): what the Ray engine must not let each actor redraw."""
     return CatDogCNN(num_classes=2, image_size=32)
+
+
+def tiny_catdog_paddle_twin():  # the torch tiny_catdog's weights, converted: same numbers in both frameworks
+    import paddle
+
+    from visualization.convert import torch_to_paddle_state_dict
+    from visualization.paddle.models import CatDogCNN as PaddleCatDogCNN
+
+    model = PaddleCatDogCNN(num_classes=2, image_size=32)
+    model.set_state_dict({k: paddle.to_tensor(v) for k, v in torch_to_paddle_state_dict(tiny_catdog().state_dict(), model).items()})
+    return model
