@@ -368,8 +368,11 @@ def our_calls(framework: str, model: Any, x: Any, target: list[int], s: Settings
     return {key: (lambda obj=obj: obj.compute(x, target)) for key, obj in objects.items()}
 
 
-def run_framework(framework: str, settings: Settings) -> tuple[Result, dict[str, Result], tuple[Any, Any, list[int]]]:
-    """The forward pass and every method of one framework. Also returns ``(model, x, target)`` for reuse."""
+def run_framework(
+    framework: str, settings: Settings
+) -> tuple[Result, dict[str, Result], tuple[Any, Any, list[int], Callable[[], None]]]:
+    """The forward pass and every method of one framework. Also returns ``(model, x, target, forward)`` for
+    the libraries' turn on the same model."""
     model = load_network(framework, settings)
     x = _to_tensor(framework, photos(settings.size, settings.batch))
     target = _predicted(framework, model, x)
@@ -394,7 +397,7 @@ def run_framework(framework: str, settings: Settings) -> tuple[Result, dict[str,
             log(f"[{framework}] {m.label}: {type(exc).__name__}: {exc}")
             continue
         log(f"[{framework}] {m.label}: {r.seconds * 1e3:.1f} ms ({r.ratio:.2f}x), peak {_mib(r.peak_mb)} MiB")
-    return fwd, results, (model, x, target)
+    return fwd, results, (model, x, target, forward)
 
 
 # ---------------------------------------------------------------------------------------------- theirs
@@ -621,13 +624,8 @@ def run(settings: Settings, frameworks: Sequence[str] = FRAMEWORKS, libraries: b
     for fw in FRAMEWORKS:
         if fw not in frameworks:
             continue
-        forwards[fw], ours[fw], (model, x, target) = run_framework(fw, settings)
+        forwards[fw], ours[fw], (model, x, target, forward) = run_framework(fw, settings)
         if fw == "torch" and libraries:
-
-            def forward(model: Any = model, x: Any = x) -> None:
-                with _no_grad("torch"):
-                    model(x)
-
             theirs = run_libraries(model, x, target, settings, forward)
-        del model, x
+        del model, x, forward
     return header(settings, frameworks, paddle_threads) + "\n\n" + build_table(settings, forwards, ours, theirs)
