@@ -36,6 +36,7 @@ from typing import Any
 
 from ..core.errors import VisualizationError
 from .stream import (
+    INDEX_HEADER,
     BatchExplainer,
     StreamJob,
     StreamSummary,
@@ -46,8 +47,8 @@ from .stream import (
     record_batch,
 )
 
-#: Index columns that travel back from the actors, in ``INDEX_HEADER`` order.
-_COLUMNS = ("image", "source", "target", "target_name", "probability", "heatmaps", "overlay", "methods")
+#: Index columns that travel back from the actors: the index's own columns, in order.
+_COLUMNS = tuple(INDEX_HEADER)
 
 
 def import_ray() -> Any:
