@@ -4,7 +4,7 @@
     python scripts/screenshot_tensorboard.py --logdir out/tb_demo  # screenshot event files you already have
 
 Without ``--logdir`` it first runs the PyTorch cat-vs-dog example with ``--tensorboard`` (pretrained
-EfficientNet-Lite0 with a new head, on the Oxford-IIIT Pet sample in ../shared/data). Then it starts
+EfficientNet-Lite0 with a new head, on the 48 pet photos in tests/data/pets, or ``--data-dir``). Then it starts
 ``tensorboard --logdir DIR --host 127.0.0.1`` on a free loopback port, opens the time-series dashboard
 filtered to the Grad-CAM and feature-map images in Debian's headless Chromium (never a browser that
 playwright downloads), saves the PNG with a reduced palette (small enough for the repository) and
@@ -27,7 +27,7 @@ from playwright.sync_api import sync_playwright
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-PETS = ROOT.parent / "shared" / "data" / "oxford-pets-sample"
+PETS = ROOT / "tests" / "data" / "pets"  # in the repository; --data-dir for a larger set
 
 
 def free_port() -> int:

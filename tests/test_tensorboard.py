@@ -52,7 +52,7 @@ def image_at(acc: EventAccumulator, tag: str, step: int) -> np.ndarray:
 def example_runs(tmp_path_factory) -> dict[str, tuple[Path, Path]]:
     """Both scripts at once (one thread each), CatDogCNN from scratch on 10 images per class at 32x32."""
     if not (PETS / "cats").is_dir():
-        pytest.fail(f"the Oxford-IIIT Pet sample is missing: expected {PETS}/cats and {PETS}/dogs")
+        pytest.fail(f"the in-repository pet photos are missing: expected {PETS}/cats and {PETS}/dogs")
     tmp = tmp_path_factory.mktemp("tb_examples")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
     args = ["--data-dir", str(PETS), "--model", "catdogcnn", "--image-size", "32", "--limit", "10"]
