@@ -202,7 +202,7 @@ def run_framework(
     report.add_heading(f"{tag}: filters and feature maps")
     if stem is not None:
         fig = _timed(run.timings, "filters", lambda: viz.visualize_conv_filters(stem, max_filters=32))
-        report.add_figure(fig, f"{fw.name}_filters_{_safe(stem)}.png", f"{tag}: the first 32 filters of '{stem}'.")
+        report.add_figure(fig, f"{fw.name}_filters_{_safe(stem)}.webp", f"{tag}: the first 32 filters of '{stem}'.")
     depths = list(job.feature_layers or zoo.get("features") or _auto_depths(fw, model, x[:1]))
     x0 = x[:1]
     for layer in depths:
@@ -213,7 +213,7 @@ def run_framework(
         )
         report.add_figure(
             fig,
-            f"{fw.name}_features_{_safe(layer)}.png",
+            f"{fw.name}_features_{_safe(layer)}.webp",
             f"{tag}: the 16 most active channels of '{layer}' for {job.images[0].name}.",
         )
     tick(f"{tag}: feature maps")
@@ -242,7 +242,7 @@ def run_framework(
     fig = _timed(run.timings, "gradients", lambda: viz.visualize_gradients(x0, int(first_target[0]), grad_layer))
     report.add_figure(
         fig,
-        f"{fw.name}_gradients.png",
+        f"{fw.name}_gradients.webp",
         f"{tag}: how the score of '{_class_name(names, int(first_target[0]))}' reaches '{grad_layer}' for {job.images[0].name}.",
     )
     tick(f"{tag}: gradients")
@@ -297,7 +297,7 @@ def run_framework(
             row_labels=[f"{kind} class" for kind in targets],
             title=f"{im.name}: CAM methods at '{layer_name}' ({tag})",
         )
-        report.add_figure(fig, f"{fw.name}_cams_{i}_{_safe(im.name)}.png", f"{tag}: {im.name}", dpi=72)
+        report.add_figure(fig, f"{fw.name}_cams_{i}_{_safe(im.name)}.webp", f"{tag}: {im.name}", photo=True)
         if fw.name == job.frameworks[0]:
             layers = [
                 (
