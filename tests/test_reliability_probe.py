@@ -16,10 +16,12 @@ import pytest
 import torch
 
 from visualization.core.cam import BaseCAM
-from visualization.core.errors import LayerOutputError, VisualizationError
+from visualization.core.errors import GradientModeError, LayerOutputError, VisualizationError
 from visualization.paddle import cam_visualizer as pd_cam
 from visualization.pytorch import cam_visualizer as pt_cam
+from visualization.pytorch import metrics as pt_cam_metrics
 
+from ._entry_points import SIZE, TorchViewCNN, entry_points, view_models
 from .twins import make_twin
 
 CAM_CLASSES = tuple(
@@ -83,3 +85,88 @@ def test_automatic_choice_still_skips_the_one_by_one_layer(framework: str) -> No
     cam = FRAMEWORKS[framework].GradCAM(model)
     cam.generate_cam(x, 0)
     assert cam.target_layer_name == "relu"
+
+
+# ----------------------------------------------------------------------------- 2. caller's grad mode
+def _contiguous_input(framework: str, n: int = 2):
+    x = np.random.default_rng(7).standard_normal((n, 3, SIZE, SIZE)).astype(np.float32)
+    return torch.from_numpy(x) if framework == "torch" else paddle.to_tensor(x)
+
+
+TORCH_ENTRIES = entry_points("torch")
+PADDLE_ENTRIES = entry_points("paddle")
+
+
+@pytest.mark.parametrize("entry", TORCH_ENTRIES)
+def test_torch_entry_points_run_inside_inference_mode(entry: str) -> None:
+    """Every entry point, gradient paths included, gives inside ``torch.inference_mode()`` (on an
+    inference-tensor input) exactly what it gives outside, and leaves the caller in inference mode."""
+    models = view_models("torch")
+    x = _contiguous_input("torch")
+    expected = np.asarray(TORCH_ENTRIES[entry](models, x))
+    with torch.inference_mode():
+        xi = x.clone()
+        assert xi.is_inference()
+        got = np.asarray(TORCH_ENTRIES[entry](models, xi))
+        assert torch.is_inference_mode_enabled() and not torch.is_grad_enabled()
+    np.testing.assert_array_equal(got, expected)
+    assert all(p.grad is None and not p.is_inference() for p in models.cnn.parameters())
+
+
+@pytest.mark.parametrize("entry", ["GradCAM", "ScoreCAM", "SmoothGradCAMPlusPlus", "IntegratedGradients", "get_gradients"])
+def test_torch_entry_points_run_inside_no_grad(entry: str) -> None:
+    models = view_models("torch")
+    x = _contiguous_input("torch")
+    expected = np.asarray(TORCH_ENTRIES[entry](models, x))
+    with torch.no_grad():
+        got = np.asarray(TORCH_ENTRIES[entry](models, x))
+        assert not torch.is_grad_enabled()
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_torch_sanity_check_and_activation_maximization_run_inside_inference_mode() -> None:
+    from visualization.pytorch.activation_maximization import ActivationMaximization
+
+    models = view_models("torch")
+    x = _contiguous_input("torch", 1)
+
+    def run(xx):
+        res = pt_cam_metrics.model_parameter_randomization(models.cnn, pt_cam.GradCAM(models.cnn, "conv2"), xx, 1)
+        am = ActivationMaximization(models.cnn, image_size=SIZE).maximize(layer="conv2", channel=3, steps=3, seed=0)
+        return res.spearman, am.image
+
+    expected = run(x)
+    with torch.inference_mode():
+        got = run(x.clone())
+    for g, e in zip(got, expected):
+        np.testing.assert_array_equal(g, e)
+    assert expected[0].shape == (3, 1) and np.isfinite(expected[0]).all()  # fc, conv2, conv1 in cascade
+
+
+def test_torch_model_made_inside_inference_mode_gets_a_clear_error() -> None:
+    """Parameters created inside inference mode cannot be recorded through; the error says so and what to do."""
+    with torch.inference_mode():
+        torch.manual_seed(0)
+        model = TorchViewCNN().eval()
+        x = torch.rand(1, 3, SIZE, SIZE)
+        with pytest.raises(GradientModeError) as info:
+            pt_cam.GradCAM(model, "conv2").generate_cam(x, 0)
+        # methods without gradients still run there
+        assert pt_cam.EigenCAM(model, "conv2").generate_cam(x, 0).shape == (SIZE, SIZE)
+    assert isinstance(info.value, RuntimeError) and isinstance(info.value, VisualizationError)
+    msg = str(info.value)
+    assert "inference tensors" in msg and "outside torch.inference_mode()" in msg and "torch.no_grad()" in msg
+
+
+@pytest.mark.parametrize("entry", PADDLE_ENTRIES)
+def test_paddle_entry_points_run_inside_no_grad(entry: str) -> None:
+    """Paddle has no inference mode; inside ``paddle.no_grad()`` every entry point gives what it gives
+    outside, and the caller's grad mode is off again after the call."""
+    models = view_models("paddle")
+    x = _contiguous_input("paddle")
+    expected = np.asarray(PADDLE_ENTRIES[entry](models, x))
+    with paddle.no_grad():
+        got = np.asarray(PADDLE_ENTRIES[entry](models, x))
+        assert not paddle.is_grad_enabled()
+    assert paddle.is_grad_enabled()
+    np.testing.assert_array_equal(got, expected)
