@@ -10,11 +10,22 @@
 
 from __future__ import annotations
 
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 import paddle
 import pytest
 import torch
+from click.testing import CliRunner
+from PIL import Image
 
+from visualization.cli import EXIT_INTERRUPTED, main
 from visualization.core.cam import BaseCAM
 from visualization.core.errors import GradientModeError, LayerOutputError, VisualizationError
 from visualization.paddle import cam_visualizer as pd_cam
@@ -28,6 +39,7 @@ CAM_CLASSES = tuple(
     name for name in pt_cam.__all__ if isinstance(getattr(pt_cam, name), type) and issubclass(getattr(pt_cam, name), BaseCAM)
 )
 FRAMEWORKS = {"torch": pt_cam, "paddle": pd_cam}
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _model_and_input(framework: str, size: int = 10):
@@ -170,3 +182,125 @@ def test_paddle_entry_points_run_inside_no_grad(entry: str) -> None:
         assert not paddle.is_grad_enabled()
     assert paddle.is_grad_enabled()
     np.testing.assert_array_equal(got, expected)
+
+
+# ----------------------------------------------------------------------------- 3. Ctrl-C in cnnvis
+def _photos(folder: Path, n: int) -> Path:
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray((rng.random((40, 50, 3)) * 255).astype(np.uint8)).save(folder / f"im{i}.png")
+    return folder
+
+
+def _leftovers(root: Path) -> list[str]:
+    """Hidden temporary files or folders (``.name.*``: atomic writes in progress) anywhere under ``root``."""
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob(".*"))
+
+
+@pytest.mark.parametrize(
+    "framework,model", [("torch", "interrupting_catdog"), ("paddle", "interrupting_catdog_paddle")]
+)
+@pytest.mark.parametrize("mode", ["--image", "--images-dir"])
+def test_ctrl_c_in_explain_exits_130_in_process(tmp_path: Path, framework: str, model: str, mode: str) -> None:
+    photos = _photos(tmp_path / "photos", 2)
+    out = tmp_path / "out"
+    source = str(photos / "im0.png") if mode == "--image" else str(photos)
+    res = CliRunner().invoke(
+        main,
+        ["explain", "--framework", framework, "--model", f"tests._cli_models:{model}", "--input-size", "32",
+         "--no-progress", mode, source, "--out", str(out)],
+    )
+    assert res.exit_code == EXIT_INTERRUPTED == 130, res.output
+    assert "Interrupted (Ctrl-C)" in res.output and "Aborted!" not in res.output
+    if mode == "--image":
+        assert not out.exists()  # a report appears only when whole
+    else:
+        assert not list(out.rglob("*.npz")) and not (out / "index.csv").exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_ctrl_c_keeps_the_previous_report_with_force(tmp_path: Path) -> None:
+    photo = _photos(tmp_path / "photos", 1) / "im0.png"
+    out = tmp_path / "out"
+    base = ["explain", "--input-size", "32", "--no-progress", "--method", "gradcam", "--image", str(photo)]
+    done = CliRunner().invoke(main, [*base, "--model", "tests._cli_models:tiny_catdog", "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    res = CliRunner().invoke(
+        main, [*base, "--model", "tests._cli_models:interrupting_catdog", "--out", str(out), "--force"]
+    )
+    assert res.exit_code == 130
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before and _leftovers(tmp_path) == []
+
+
+def test_ctrl_c_in_layers_exits_130() -> None:
+    res = CliRunner().invoke(main, ["layers", "--model", "tests._cli_models:interrupting_catdog", "--input-size", "32"])
+    assert res.exit_code == 130 and "Interrupted (Ctrl-C)" in res.output
+
+
+def _cnnvis(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "visualization.cli", *args],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO), **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.05)
+
+
+def test_sigint_to_a_streaming_run_exits_130_and_leaves_complete_files_that_resume(tmp_path: Path) -> None:
+    """A real process gets SIGINT while it streams a folder: status 130, no temporary file, every
+    ``.npz`` listed in ``index.csv`` and loadable, and running again finishes the rest."""
+    photos = _photos(tmp_path / "photos", 6)
+    out = tmp_path / "out"
+    args = ["explain", "--model", "tests._cli_models:slow_catdog", "--input-size", "32", "--no-progress",
+            "--method", "gradcam", "--images-dir", str(photos), "--batch-size", "1", "--out", str(out)]
+    proc = _cnnvis(args, {"CNNVIS_TEST_SLEEP": "0.4"})
+    try:
+        _wait_for(out / "index.csv", proc)  # the first batch is written; the run is busy with the next
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "Interrupted (Ctrl-C)" in err and "Traceback" not in err and "Aborted!" not in err
+    assert _leftovers(tmp_path) == []
+    with open(out / "index.csv", newline="", encoding="utf-8") as f:
+        listed = [r["image"] for r in csv.DictReader(f)]
+    npz = sorted(p.name for p in (out / "heatmaps").glob("*.npz"))
+    assert 1 <= len(listed) < 6 and npz == sorted(f"{name}.npz" for name in listed)
+    for name in npz:
+        with np.load(out / "heatmaps" / name) as z:
+            assert z["gradcam"].shape == (32, 32)
+
+    rerun = _cnnvis(args, {"CNNVIS_TEST_SLEEP": "0"})
+    stdout, err = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, err
+    assert f"{6 - len(listed)} image(s) explained, {len(listed)} already done" in stdout + err
+
+
+def test_sigint_to_a_report_run_exits_130_and_writes_nothing(tmp_path: Path) -> None:
+    photo = _photos(tmp_path / "photos", 1) / "im0.png"
+    out, started = tmp_path / "out", tmp_path / "started"
+    args = ["explain", "--model", "tests._cli_models:slow_catdog", "--input-size", "32", "--no-progress",
+            "--image", str(photo), "--out", str(out)]
+    proc = _cnnvis(args, {"CNNVIS_TEST_STARTED": str(started), "CNNVIS_TEST_SLEEP": "0.4"})
+    try:
+        _wait_for(started, proc)  # the model has run once: the report is being computed
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "Interrupted (Ctrl-C)" in err and "Traceback" not in err
+    assert not out.exists() and _leftovers(tmp_path) == []
