@@ -77,10 +77,13 @@ class TorchBackend(Backend):
         device = param.device if param is not None else x.device
         dtype = param.dtype if param is not None and param.is_floating_point() else x.dtype
         # detach: never build a graph into the user's tensor; copy: a model that modifies its input
-        # in place (a leading ReLU(inplace=True)) must not write into the caller's tensor. Made outside
-        # inference mode, the copy is a normal tensor that gradient methods can record through.
+        # in place (a leading ReLU(inplace=True)) must not write into the caller's tensor. The copy is
+        # plain contiguous NCHW whatever the caller's layout (channels-last, a transposed numpy array,
+        # a strided slice): a model that calls x.view(...) then works, also on the batches of masked,
+        # noisy or perturbed copies built from it. Made outside inference mode, it is a normal tensor
+        # that gradient methods can record through.
         with outside_inference_mode():
-            x = x.detach().to(device=device, dtype=dtype, copy=True)
+            x = x.detach().to(device=device, dtype=dtype, copy=True, memory_format=torch.contiguous_format)
         return x.unsqueeze(0) if x.dim() == 3 else x
 
     @contextmanager

@@ -33,7 +33,9 @@ class TorchMetricsBackend(MetricsBackend):
         with torch.no_grad():
             for sl in progress_bar(list(iter_chunks(m, batch_size)), "Scoring", progress):
                 if isinstance(images, torch.Tensor):
-                    batch = images[sl].detach().to(device=probe.device, dtype=probe.dtype, copy=True)
+                    batch = images[sl].detach().to(
+                        device=probe.device, dtype=probe.dtype, copy=True, memory_format=torch.contiguous_format
+                    )
                 else:
                     batch = BACKEND.from_numpy(model, images[sl])
                 scores[sl], predicted[sl] = _score(model(batch), cls[sl], output)
