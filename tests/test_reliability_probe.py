@@ -26,18 +26,14 @@ from click.testing import CliRunner
 from PIL import Image
 
 from visualization.cli import EXIT_INTERRUPTED, main
-from visualization.core.cam import BaseCAM
 from visualization.core.errors import GradientModeError, LayerOutputError, VisualizationError
 from visualization.paddle import cam_visualizer as pd_cam
 from visualization.pytorch import cam_visualizer as pt_cam
 from visualization.pytorch import metrics as pt_cam_metrics
 
-from ._entry_points import SIZE, TorchViewCNN, entry_points, view_models
+from ._entry_points import CAM_CLASSES, SIZE, TorchViewCNN, entry_points, view_models
 from .twins import make_twin
 
-CAM_CLASSES = tuple(
-    name for name in pt_cam.__all__ if isinstance(getattr(pt_cam, name), type) and issubclass(getattr(pt_cam, name), BaseCAM)
-)
 FRAMEWORKS = {"torch": pt_cam, "paddle": pd_cam}
 REPO = Path(__file__).resolve().parents[1]
 
