@@ -39,3 +39,47 @@ def tiny_catdog_paddle_twin():  # the torch tiny_catdog's weights, converted: sa
     model = PaddleCatDogCNN(num_classes=2, image_size=32)
     model.set_state_dict({k: paddle.to_tensor(v) for k, v in torch_to_paddle_state_dict(tiny_catdog().state_dict(), model).items()})
     return model
+
+
+class _SlowCatDog(CatDogCNN):
+    """``CatDogCNN`` whose every forward pass appends a line to ``$CNNVIS_TEST_STARTED`` (so a test knows
+    work has begun) and then sleeps ``$CNNVIS_TEST_SLEEP`` seconds: a run slow enough to interrupt."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        import os
+        import time
+
+        marker = os.environ.get("CNNVIS_TEST_STARTED")
+        if marker:
+            with open(marker, "a", encoding="utf-8") as f:
+                f.write(f"{x.shape[0]}\n")
+        time.sleep(float(os.environ.get("CNNVIS_TEST_SLEEP", "0.05")))
+        return super().forward(x)
+
+
+def slow_catdog() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return _SlowCatDog(num_classes=2, image_size=32)
+
+
+def interrupting_catdog() -> torch.nn.Module:
+    """A model whose forward raises KeyboardInterrupt, as Ctrl-C would in the middle of a run."""
+
+    class Interrupting(CatDogCNN):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            raise KeyboardInterrupt
+
+    return Interrupting(num_classes=2, image_size=32)
+
+
+def interrupting_catdog_paddle():
+    import paddle
+
+    from visualization.paddle.models import CatDogCNN as PaddleCatDogCNN
+
+    class Interrupting(PaddleCatDogCNN):
+        def forward(self, x):
+            raise KeyboardInterrupt
+
+    paddle.seed(0)
+    return Interrupting(num_classes=2, image_size=32)

@@ -1,6 +1,8 @@
 """``cnnvis``: reports on what a CNN sees, from the command line.
 
-Every user mistake ends with one clear message and exit status 2, never a traceback.
+Every user mistake ends with one clear message and exit status 2, never a traceback. Ctrl-C (SIGINT)
+ends any command with exit status 130 (128 + SIGINT, what shells and CI expect), and every file in the
+output folder is then complete: files are written atomically, a report appears only when whole.
 """
 
 from __future__ import annotations
@@ -26,6 +28,25 @@ class UserError(click.ClickException):
     """A mistake in the command's input: printed as one message, exit status 2."""
 
     exit_code = 2
+
+
+#: Exit status of a command stopped by Ctrl-C: 128 + SIGINT (2), as a shell reports a process killed by it.
+EXIT_INTERRUPTED = 130
+
+
+class _Group(click.Group):
+    """The ``cnnvis`` group: Ctrl-C in any command exits with :data:`EXIT_INTERRUPTED`, not click's 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo(
+                "\nInterrupted (Ctrl-C). Every file in the output folder is complete (a report is written only "
+                "when whole); run the command again to start over (--images-dir and evaluate resume).",
+                err=True,
+            )
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
 
 
 def _fail(exc: BaseException) -> UserError:
@@ -154,7 +175,7 @@ def _report_options(default_out: str, default_framework: str, framework_help: st
     return decorate
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="cnn-visualization")
 @click.option("-v", "--verbose", is_flag=True, help="Log automatic choices (e.g. the target layer picked).")
 def main(verbose: bool) -> None:

@@ -56,19 +56,25 @@ class CAMResult:
     layers: tuple[CAMResult, ...] = ()
 
 
-def auto_layer(backend: Backend, model: Any, x: Any) -> tuple[str, Any]:
-    """The last layer (in execution order) whose output is a 4-D ``(N, C, h, w)`` tensor.
-
-    Layers that run more than once per forward pass (a shared pooling module, say) are skipped:
-    their output is ambiguous; so are ``1 x 1`` outputs (a global pooling kept 4-D).
-    """
+def _spatial_calls(backend: Backend, model: Any, x: Any) -> list[tuple[str, tuple[int, ...]]]:
+    """``(name, shape)`` of every layer call with a spatial ``(N, C, h, w)`` output (``h * w > 1``), in the
+    order in which the calls finished; layers that run more than once per forward pass are left out."""
     with backend.eval_mode(model):  # a traced forward in train mode would update BatchNorm statistics
         calls = [(n, s) for n, s in backend.trace_outputs(model, x) if s is not None and len(s) == 4]
     counts: dict[str, int] = {}
     for name, _ in calls:
         counts[name] = counts.get(name, 0) + 1
     # h * w == 1 (a global pooling kept 4-D) has no spatial extent to explain
-    spatial = [(n, s) for n, s in calls if counts[n] == 1 and s[2] * s[3] > 1]
+    return [(n, s) for n, s in calls if counts[n] == 1 and s[2] * s[3] > 1]
+
+
+def auto_layer(backend: Backend, model: Any, x: Any) -> tuple[str, Any]:
+    """The last layer (in execution order) whose output is a 4-D ``(N, C, h, w)`` tensor.
+
+    Layers that run more than once per forward pass (a shared pooling module, say) are skipped:
+    their output is ambiguous; so are ``1 x 1`` outputs (a global pooling kept 4-D).
+    """
+    spatial = _spatial_calls(backend, model, x)
     if not spatial:
         raise LayerOutputError(
             "target_layer=None asks for the last layer with a spatial (N, C, h, w) output, but no "
@@ -77,6 +83,37 @@ def auto_layer(backend: Backend, model: Any, x: Any) -> tuple[str, Any]:
     name, shape = spatial[-1]
     logger.info("target_layer=None: using %r, the last layer with a spatial output %s", name, shape_text(shape))
     return resolve_layer(backend.named_layers(model), name)
+
+
+def check_spatial_extent(backend: Backend, model: Any, x: Any, captures: Sequence[Capture]) -> None:
+    """Raise :class:`LayerOutputError` if a captured layer's output is ``1 x 1``.
+
+    Such a layer (a global pooling kept 4-D, say) has no spatial extent: every CAM of it is one value
+    per image, which min-max normalization turns into an all-zero heatmap. The message names the last
+    layer with a spatial output that ran before it (found with one extra traced forward pass, only
+    on this error path). Maps of ``2 x 2`` and larger are legitimate and pass.
+    """
+    for cap in captures:
+        shape = cap.activations.shape
+        if shape[2] * shape[3] != 1:
+            continue
+        calls = backend.trace_outputs(model, x)
+        end = next((i for i, (n, _) in enumerate(calls) if n == cap.layer_name), len(calls))
+        before = {n for n, _ in calls[:end]}
+        earlier = [(n, s) for n, s in _spatial_calls(backend, model, x) if n in before and n != cap.layer_name]
+        if earlier:
+            prev, prev_shape = earlier[-1]
+            hint = (
+                f"The last layer with a spatial output before it is {prev!r} (output {shape_text(prev_shape)}): "
+                f"pass target_layer={prev!r}, or target_layer=None to pick the last spatial layer automatically."
+            )
+        else:
+            hint = "No layer before it has a spatial output; choose a convolutional layer of a larger input."
+        raise LayerOutputError(
+            f"Layer {cap.layer_name!r} has no spatial extent: its output {shape_text(shape)} is 1 x 1 (h x w), "
+            "so a class activation map of it is one number per image (an all-zero heatmap after "
+            f"normalization). {hint}"
+        )
 
 
 class BaseCAM:
@@ -189,13 +226,20 @@ class BaseCAM:
 
     def _compute_prepared(self, xt: Any, targets: Sequence[Any], eigen: bool) -> list[list[CAMResult]]:
         """``[target][layer]`` results; the default runs one capture per target for all layers."""
-        names = [n for n, _ in self.target_layers]
-        layers = [layer for _, layer in self.target_layers]
         out = []
         for target in targets:
-            caps = self.backend.capture_many(self.model, xt, names, layers, target, self.needs_gradients)
+            caps = self._capture(xt, target, self.needs_gradients)
             out.append([self._finish(xt, cap, self.channel_weights(cap, xt), eigen) for cap in caps])
         return out
+
+    def _capture(self, xt: Any, target: Any, need_grad: bool) -> list[Capture]:
+        """One :meth:`Backend.capture_many` pass over every target layer; a ``1 x 1`` layer is refused
+        (:func:`check_spatial_extent`). Every method captures through here."""
+        names = [n for n, _ in self.target_layers]
+        layers = [layer for _, layer in self.target_layers]
+        caps = self.backend.capture_many(self.model, xt, names, layers, target, need_grad)
+        check_spatial_extent(self.backend, self.model, xt, caps)
+        return caps
 
     def _finish(self, xt: Any, cap: Capture, weights: np.ndarray, eigen: bool) -> CAMResult:
         weights = np.asarray(weights, dtype=np.float32)

@@ -353,7 +353,6 @@ class SmoothGradCAMPlusPlus(BaseCAM):
         return (rng.standard_normal((self.n_samples, *x_np.shape)) * sigma).astype(np.float32)
 
     def _compute_prepared(self, xt: Any, targets: Sequence[Any], eigen: bool) -> list[list[CAMResult]]:
-        names = [n for n, _ in self.target_layers]
         layers = [layer for _, layer in self.target_layers]
         x_np = self.backend.to_numpy(xt)
         n = x_np.shape[0]
@@ -361,7 +360,7 @@ class SmoothGradCAMPlusPlus(BaseCAM):
         per_pass = max(1, self.batch_size // n)  # whole copies of the batch per pass
         out = []
         for target in targets:
-            clean = self.backend.capture_many(self.model, xt, names, layers, target, False)
+            clean = self._capture(xt, target, False)
             if clean[0].targets is None and not callable(target):
                 raise TargetError("Smooth Grad-CAM++ needs class scores (N, K) to pick a class from.")
             fixed = target if callable(target) else clean[0].targets
@@ -370,7 +369,7 @@ class SmoothGradCAMPlusPlus(BaseCAM):
                 k = min(per_pass, self.n_samples - start)
                 batch = self.backend.from_numpy(self.model, noisy[start * n : (start + k) * n])
                 tiled = fixed if callable(fixed) else np.tile(fixed, k)
-                caps = self.backend.capture_many(self.model, batch, names, layers, tiled, True)
+                caps = self._capture(batch, tiled, True)
                 for li, cap in enumerate(caps):
                     g = cap.gradients.astype(np.float64).reshape(k, n, *cap.gradients.shape[1:])
                     moments[li][0] = moments[li][0] + g.sum(axis=0)

@@ -98,9 +98,7 @@ class ScoreCAM(BaseCAM):
             self.method_name = f"Score-CAM (top {self.top_k})"
 
     def _compute_prepared(self, xt: Any, targets: Sequence[Any], eigen: bool) -> list[list[CAMResult]]:
-        names = [n for n, _ in self.target_layers]
-        layers = [layer for _, layer in self.target_layers]
-        caps = self.backend.capture_many(self.model, xt, names, layers, None, False)
+        caps = self._capture(xt, None, False)
         idx = _class_indices(self.method_name, caps[0], targets)  # (N, T)
         per_layer = []
         for cap in caps:
@@ -212,9 +210,7 @@ class AblationCAM(BaseCAM):
         self._modes: dict[tuple[str, tuple[int, ...]], str] = {}
 
     def _compute_prepared(self, xt: Any, targets: Sequence[Any], eigen: bool) -> list[list[CAMResult]]:
-        names = [n for n, _ in self.target_layers]
-        layers = [layer for _, layer in self.target_layers]
-        caps = self.backend.capture_many(self.model, xt, names, layers, None, False)
+        caps = self._capture(xt, None, False)
         idx = _class_indices(self.method_name, caps[0], targets)  # (N, T)
         per_layer = []
         for (name, layer), cap in zip(self.target_layers, caps):

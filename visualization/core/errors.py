@@ -31,6 +31,11 @@ class TargetError(VisualizationError, ValueError):
     """A target class is out of range, has the wrong length or the wrong type."""
 
 
+class GradientModeError(VisualizationError, RuntimeError):
+    """Gradients cannot be recorded through the model, e.g. its parameters were created inside
+    ``torch.inference_mode()``."""
+
+
 class ModelTypeError(VisualizationError, TypeError):
     """The object given as a model is not a model of the adapter's framework."""
 

@@ -47,8 +47,10 @@ class PaddleBackend(Backend):
         dtype = param.dtype if param is not None and paddle.is_floating_point(param) else x.dtype
         # detach: never build a graph into the user's tensor. Paddle's `.to` returns the very same
         # tensor when nothing changes and `detach` shares memory, so clone: an in-place op at the
-        # start of the model's forward must not write into the caller's tensor.
-        x = x.detach().to(device=place, dtype=dtype).clone()
+        # start of the model's forward must not write into the caller's tensor. contiguous: a strided
+        # view (x.transpose([0, 3, 1, 2]) of an NHWC tensor) reaches a model that calls x.view(...) as
+        # plain NCHW (Paddle 3.3's clone already gives that; this keeps it so).
+        x = x.detach().to(device=place, dtype=dtype).clone().contiguous()
         return x.unsqueeze(0) if x.ndim == 3 else x
 
     @contextmanager

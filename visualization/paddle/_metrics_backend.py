@@ -36,7 +36,7 @@ class PaddleMetricsBackend(MetricsBackend):
         with paddle.no_grad():
             for sl in progress_bar(list(iter_chunks(m, batch_size)), "Scoring", progress):
                 if isinstance(images, paddle.Tensor):
-                    batch = images[sl].detach().to(device=probe.place, dtype=probe.dtype).clone()
+                    batch = images[sl].detach().to(device=probe.place, dtype=probe.dtype).clone().contiguous()
                 else:
                     batch = BACKEND.from_numpy(model, images[sl])
                 score, pred = _score(model(batch), cls[sl], output)

@@ -7,6 +7,8 @@ Read side by side with ``visualization/paddle/_actmax_backend.py``: same classes
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -15,7 +17,7 @@ import torch.nn.functional as F
 
 from ..core.activation_max import ActMaxBackend, _ForwardStopped
 from ..core.errors import LayerOutputError
-from ._backend import TorchBackend
+from ._backend import TorchBackend, outside_inference_mode, recording_allowed
 
 
 class TorchTensorOps:
@@ -25,7 +27,8 @@ class TorchTensorOps:
         self.device, self.dtype = device, dtype
 
     def constant(self, array: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(array)).to(device=self.device, dtype=self.dtype)
+        with outside_inference_mode():  # a normal tensor, usable in the recorded graph
+            return torch.from_numpy(np.ascontiguousarray(array)).to(device=self.device, dtype=self.dtype)
 
     def sigmoid(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(x)
@@ -42,8 +45,11 @@ class TorchTensorOps:
     def variable(self, array: np.ndarray) -> torch.Tensor:
         return self.constant(array).requires_grad_(True)
 
-    def recording(self) -> Any:
-        return torch.enable_grad()  # also inside the caller's torch.no_grad(); restores the mode on exit
+    @contextmanager
+    def recording(self) -> Iterator[None]:
+        # also inside the caller's torch.no_grad() or torch.inference_mode(); restores the mode on exit
+        with recording_allowed(), torch.enable_grad():
+            yield
 
     def inference(self) -> Any:
         return torch.no_grad()

@@ -6,7 +6,7 @@ Read side by side with ``visualization/paddle/_backend.py``: same methods, same 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import numpy as np
@@ -15,8 +15,39 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.backend import Backend, Capture, iter_chunks, live_channels, no_gradient_path, progress_bar, shape_text
-from ..core.errors import LayerOutputError, TargetError
+from ..core.errors import GradientModeError, LayerOutputError, TargetError
 from ..core.targets import resolve_indices
+
+
+def outside_inference_mode() -> AbstractContextManager[Any]:
+    """``torch.inference_mode(False)`` when the caller is inside ``torch.inference_mode()``, else nothing.
+
+    Inside inference mode autograd records nothing (``torch.enable_grad()`` does not change that) and
+    every tensor made is an inference tensor, which autograd refuses to save. Leaving inference mode
+    for the length of one call lets the gradient methods run there as they do under ``torch.no_grad()``;
+    the caller's mode is back on exit.
+    """
+    return torch.inference_mode(False) if torch.is_inference_mode_enabled() else nullcontext()
+
+
+@contextmanager
+def recording_allowed() -> Iterator[None]:
+    """Context (and decorator) of every method that differentiates: :func:`outside_inference_mode`, and
+    autograd's refusal of inference tensors (a model whose parameters were created inside
+    ``torch.inference_mode()``) turned into a :class:`GradientModeError` that says what to do."""
+    with outside_inference_mode():
+        try:
+            yield
+        except RuntimeError as exc:
+            if "Inference tensors cannot be saved for backward" not in str(exc):
+                raise
+            raise GradientModeError(
+                "Gradients cannot be recorded through this model: some of its parameters or buffers are "
+                "inference tensors (created or loaded inside torch.inference_mode()). Gradient methods "
+                "(Grad-CAM and its family, saliency, layer gradients) need ordinary tensors: create and load "
+                "the model outside torch.inference_mode() (use torch.no_grad() to save memory instead), or "
+                "replace its tensors with clones made outside it."
+            ) from exc
 
 
 class TorchBackend(Backend):
@@ -46,8 +77,13 @@ class TorchBackend(Backend):
         device = param.device if param is not None else x.device
         dtype = param.dtype if param is not None and param.is_floating_point() else x.dtype
         # detach: never build a graph into the user's tensor; copy: a model that modifies its input
-        # in place (a leading ReLU(inplace=True)) must not write into the caller's tensor
-        x = x.detach().to(device=device, dtype=dtype, copy=True)
+        # in place (a leading ReLU(inplace=True)) must not write into the caller's tensor. The copy is
+        # plain contiguous NCHW whatever the caller's layout (channels-last, a transposed numpy array,
+        # a strided slice): a model that calls x.view(...) then works, also on the batches of masked,
+        # noisy or perturbed copies built from it. Made outside inference mode, it is a normal tensor
+        # that gradient methods can record through.
+        with outside_inference_mode():
+            x = x.detach().to(device=device, dtype=dtype, copy=True, memory_format=torch.contiguous_format)
         return x.unsqueeze(0) if x.dim() == 3 else x
 
     @contextmanager
@@ -71,6 +107,7 @@ class TorchBackend(Backend):
             return None
         return self.to_numpy(layer.weight)
 
+    @recording_allowed()
     def capture_many(
         self, model: Any, x: Any, layer_names: Sequence[str], layers: Sequence[Any], target: Any, need_grad: bool
     ) -> list[Capture]:
@@ -238,7 +275,8 @@ class TorchBackend(Backend):
         param = next(model.parameters(), None)
         device = param.device if param is not None else "cpu"
         dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
-        return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(device=device, dtype=dtype)
+        with outside_inference_mode():  # a normal tensor, also inside torch.inference_mode()
+            return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(device=device, dtype=dtype)
 
     def predict(self, model: Any, x: Any) -> np.ndarray:
         with self.eval_mode(model), torch.no_grad():

@@ -7,6 +7,7 @@ Read side by side with ``visualization/paddle/_metrics_backend.py``: same method
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,7 @@ import torch
 from ..core.backend import iter_chunks, progress_bar, shape_text
 from ..core.errors import InvalidInputError, TargetError
 from ..metrics.backend import CurvePlan, MetricsBackend
-from ._backend import BACKEND
+from ._backend import BACKEND, outside_inference_mode
 
 
 class TorchMetricsBackend(MetricsBackend):
@@ -32,7 +33,9 @@ class TorchMetricsBackend(MetricsBackend):
         with torch.no_grad():
             for sl in progress_bar(list(iter_chunks(m, batch_size)), "Scoring", progress):
                 if isinstance(images, torch.Tensor):
-                    batch = images[sl].detach().to(device=probe.device, dtype=probe.dtype, copy=True)
+                    batch = images[sl].detach().to(
+                        device=probe.device, dtype=probe.dtype, copy=True, memory_format=torch.contiguous_format
+                    )
                 else:
                     batch = BACKEND.from_numpy(model, images[sl])
                 scores[sl], predicted[sl] = _score(model(batch), cls[sl], output)
@@ -64,6 +67,12 @@ class TorchMetricsBackend(MetricsBackend):
         param = getattr(layer, name)
         with torch.no_grad():
             param.copy_(torch.from_numpy(np.ascontiguousarray(value)).to(device=param.device, dtype=param.dtype))
+
+    def randomized_copy(self, model: Any, layer_names: Sequence[str], seed: int = 0) -> Any:
+        # a deep copy made inside torch.inference_mode() would hold inference tensors, through which
+        # the gradient explainers run on the copy cannot record
+        with outside_inference_mode():
+            return super().randomized_copy(model, layer_names, seed)
 
 
 def _score(logits: Any, cls: torch.Tensor, output: str) -> tuple[torch.Tensor, torch.Tensor]:

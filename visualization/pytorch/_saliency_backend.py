@@ -19,7 +19,7 @@ from torch.overrides import TorchFunctionMode
 from ..core.backend import iter_chunks, progress_bar, shape_text
 from ..core.errors import TargetError
 from ..core.saliency import GradientPass, IntegrationPath, OcclusionPlan, SaliencyBackend, select_targets
-from ._backend import BACKEND
+from ._backend import BACKEND, recording_allowed
 
 
 # ----------------------------------------------------------------------------- modified ReLUs
@@ -111,6 +111,7 @@ class TorchSaliencyBackend(SaliencyBackend):
         scores_np = BACKEND.to_numpy(outputs) if isinstance(outputs, torch.Tensor) else np.zeros((0,), np.float32)
         return BACKEND.to_numpy(selected), scores_np, idx
 
+    @recording_allowed()
     def input_gradients(
         self,
         model: Any,

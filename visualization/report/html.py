@@ -230,19 +230,24 @@ class HtmlReport:
             )
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        old = out.with_name(f".{out.name}.old")
         try:
             for name, data in self._files.items():
                 (tmp / name).write_bytes(data)
             (tmp / "report.html").write_text(self.render(), encoding="utf-8")
             if out.exists():
-                old = out.with_name(f".{out.name}.old")
                 shutil.rmtree(old, ignore_errors=True)
                 out.rename(old)
                 tmp.rename(out)
                 shutil.rmtree(old, ignore_errors=True)
             else:
                 tmp.rename(out)
-        except BaseException:
+        except BaseException:  # also Ctrl-C: the previous report (if any) stays, no temporary folder is left
             shutil.rmtree(tmp, ignore_errors=True)
+            if old.exists():
+                if out.exists():
+                    shutil.rmtree(old, ignore_errors=True)
+                else:
+                    old.rename(out)
             raise
         return out
