@@ -83,3 +83,15 @@ def interrupting_catdog_paddle():
 
     paddle.seed(0)
     return Interrupting(num_classes=2, image_size=32)
+
+
+def gap_net() -> torch.nn.Module:
+    """conv -> relu -> 1x1 global pool -> linear: its 'gap' layer has no spatial extent."""
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4, 2),
+    )

@@ -87,6 +87,19 @@ def test_two_by_two_layer_is_still_explained(framework: str, method: str) -> Non
     assert (result.heatmaps.reshape(2, -1).max(axis=1) == 1.0).any()
 
 
+def test_cli_names_the_one_by_one_layer_once_for_all_methods(tmp_path: Path) -> None:
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(photo)
+    out = tmp_path / "out"
+    args = ["explain", "--model", "tests._cli_models:gap_net", "--image", str(photo), "--layer", "2"]
+    args += ["--input-size", "16", "--method", "gradcam", "--method", "layercam", "--method", "eigencam"]
+    res = CliRunner().invoke(main, [*args, "--out", str(out), "--no-progress"])
+    assert res.exit_code == 2, res.output
+    assert res.output.count("has no spatial extent") == 1  # one reason, said once
+    assert "Grad-CAM, LayerCAM, Eigen-CAM:" in res.output and "target_layer='1'" in res.output
+    assert "Traceback" not in res.output and not out.exists()
+
+
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_automatic_choice_still_skips_the_one_by_one_layer(framework: str) -> None:
     model, x = _model_and_input(framework)

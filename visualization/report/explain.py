@@ -263,8 +263,15 @@ def run_framework(
         for kind, res in zip(kinds, results):
             run.results[method, kind] = res
         tick(f"{tag}: {cam.method_name}")
-    if not cams:
-        raise VisualizationError("No CAM method could run at this layer: " + " ".join(skipped))
+    if not cams:  # the same reason (a 1x1 layer, say) is said once, naming the methods it stopped
+        reasons: dict[str, list[str]] = {}
+        for note in skipped:
+            name, reason = note.split(" does not apply here: ", 1)
+            reasons.setdefault(reason, []).append(name)
+        raise VisualizationError(
+            "No CAM method could run at this layer. "
+            + " ".join(f"{', '.join(names)}: {reason}" for reason, names in reasons.items())
+        )
     layer_name = next(iter(run.results.values())).layer_name
     report.add_heading(f"{tag}: class activation maps at '{layer_name}'")
     report.add_text(
