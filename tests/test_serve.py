@@ -376,3 +376,29 @@ def test_decode_array_round_trip():
 
     a = np.random.default_rng(0).random((3, 5, 7), dtype=np.float32)
     assert np.array_equal(decode_array(encode_array(a)), a)
+
+
+def test_default_efficientnet_over_http():
+    """The default model: the page's numbers for the pretrained EfficientNet-Lite0 are the library's."""
+    import torch
+
+    from visualization.models import imagenet_class_names, load_model
+    from visualization.models.imagenet import MEAN, STD
+    from visualization.pytorch.cam_visualizer import GradCAM
+
+    config = ServeConfig(
+        models={"torch": "efficientnet-lite0"},
+        mean=MEAN,
+        std=STD,
+        class_names=imagenet_class_names(),
+        photos=[("chelsea", data.chelsea())],
+    )
+    with running_server(Explorer(config)) as url, httpx.Client(base_url=url, timeout=120) as c:
+        top = c.post("/api/run?wait=60", json={"kind": "predict", "fw": "torch", "image": "chelsea"}).json()["result"]
+        assert 281 <= top["predicted"] <= 285 and top["top"][0]["name"] == imagenet_class_names()[top["predicted"]]
+        job = c.post("/api/run?wait=60", json={"kind": "cam", "fw": "torch", "image": "chelsea", "method": "gradcam"})
+        result = job.json()["result"]
+    assert result["layer"] == "_act1" and result["target"] == top["predicted"]
+    arr, _ = preprocess(data.chelsea(), mean=MEAN, std=STD)
+    want = GradCAM(load_model("efficientnet-lite0"), "_act1").generate_cam(torch.from_numpy(arr[None]), top["predicted"])
+    assert np.abs(decode_array(result["heatmap"]) - want).max() <= TOL

@@ -167,7 +167,9 @@ def decode_image(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int
         except UploadError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise UploadError(f"The image declares too many pixels (the limit is {max_pixels:,}); resize it first.") from exc
+            raise UploadError(
+                f"The image declares too many pixels (the limit is {max_pixels:,}); resize it first."
+            ) from exc
         except (
             UnidentifiedImageError,
             OSError,

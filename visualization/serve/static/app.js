@@ -236,6 +236,7 @@
       const [h, w] = m.shape;
       paint(heat, h, w, (i) => jet(m.data[i]));
       p.dataset.target = String(r.target);
+      p.dataset.seconds = String(job.cached ? 0 : job.seconds);
       p.dataset.status = "done";
       cap.textContent = `${r.method} · ${r.class_name} (${r.target})${r.layer ? ` · ${r.layer}` : ""} · ${job.cached ? "cached" : `${job.seconds.toFixed(2)} s`}`;
     }).catch((e) => {
