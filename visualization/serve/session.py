@@ -105,6 +105,7 @@ class ServeConfig:
     max_upload_bytes: int = MAX_UPLOAD_BYTES
     max_pixels: int = MAX_PIXELS
     cache_entries: int = 256
+    cache_bytes: int = 256 * 1024 * 1024
     max_uploads: int = 32
 
 
@@ -227,12 +228,27 @@ class Job:
         return out
 
 
-class LRU:
-    """A bounded, thread-safe least-recently-used mapping."""
+def approx_bytes(value: Any) -> int:
+    """Rough size of a cached result (its strings and arrays dominate)."""
+    if isinstance(value, (str, bytes)):
+        return len(value)
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if isinstance(value, dict):
+        return 64 + sum(approx_bytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return 64 + sum(approx_bytes(v) for v in value)
+    return 32
 
-    def __init__(self, size: int) -> None:
+
+class LRU:
+    """A thread-safe least-recently-used mapping bounded in entries and in (approximate) bytes."""
+
+    def __init__(self, size: int, max_bytes: int = 256 * 1024 * 1024) -> None:
         self.size = size
-        self._data: OrderedDict[Any, Any] = OrderedDict()
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._data: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, key: Any) -> Any:
@@ -240,21 +256,20 @@ class LRU:
             if key not in self._data:
                 return None
             self._data.move_to_end(key)
-            return self._data[key]
+            return self._data[key][0]
 
     def put(self, key: Any, value: Any) -> None:
+        n = approx_bytes(value)
         with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
+            if key in self._data:
+                self.bytes -= self._data.pop(key)[1]
+            self._data[key] = (value, n)
+            self.bytes += n
+            while len(self._data) > 1 and (len(self._data) > self.size or self.bytes > self.max_bytes):
+                self.bytes -= self._data.popitem(last=False)[1][1]
 
     def __len__(self) -> int:
         return len(self._data)
-
-    def values(self) -> list[Any]:
-        with self._lock:
-            return list(self._data.values())
 
 
 # ------------------------------------------------------------------------------------------ models
@@ -284,7 +299,7 @@ class Explorer:
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._jobs_lock = threading.Lock()
         self._ids = itertools.count(1)
-        self.cache = LRU(config.cache_entries)
+        self.cache = LRU(config.cache_entries, config.cache_bytes)
         for name, rgb in config.photos:
             self._add(name, rgb, uploaded=False, image_id=_slug(name))
 
@@ -309,7 +324,8 @@ class Explorer:
         """Decode an uploaded file safely (:func:`decode_image`) and keep it (in memory only)."""
         img = decode_image(data, self.config.max_upload_bytes, self.config.max_pixels)
         image_id = "u" + hashlib.sha256(data).hexdigest()[:16]
-        existing = self._images.get(image_id)
+        with self._images_lock:
+            existing = self._images.get(image_id)
         if existing is not None:
             return existing
         name = (filename or "upload")[:120]

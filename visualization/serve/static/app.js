@@ -42,10 +42,11 @@
   }
 
   // Run a job on the server; onProgress(progress) while it runs; handle.id is set for cancelling.
-  async function run(req, onProgress, handle) {
+  // A quick job answers the POST itself (it waits up to `wait` s); a slow one answers at once and is polled.
+  async function run(req, onProgress, handle, wait = 5) {
     api.pending++;
     try {
-      let job = await request("/api/run?wait=5", {
+      let job = await request(`/api/run?wait=${wait}`, {
         method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(req),
       });
       if (handle) handle.id = job.id;
@@ -229,7 +230,7 @@
       prog.hidden = false; cancelBtn.hidden = false;
       prog.max = Math.max(1, pr.total); prog.value = pr.done;
       cap.textContent = `${method}: ${pr.desc || "queued"} ${pr.done}/${pr.total}`;
-    }, handle).then((job) => {
+    }, handle, slow ? 0.2 : 5).then((job) => {
       const r = job.result;
       const m = decode(r.heatmap);
       maps[key] = m;
@@ -430,7 +431,7 @@
     $("am-result").replaceChildren();
     try {
       const job = await run({ kind: "actmax", fw: state.fw, layer: state.layer, channel: Number($("am-channel").value), steps: Number($("am-steps").value) },
-        (pr) => { $("am-progress").max = Math.max(1, pr.total); $("am-progress").value = pr.done; $("am-status").textContent = `step ${pr.done}/${pr.total}`; }, handle);
+        (pr) => { $("am-progress").max = Math.max(1, pr.total); $("am-progress").value = pr.done; $("am-status").textContent = `step ${pr.done}/${pr.total}`; }, handle, 0.2);
       const r = job.result;
       $("am-result").replaceChildren(el("img", { src: `data:image/png;base64,${r.image_png}`, alt: r.objective }),
         el("div", { class: "small", text: `${r.objective}: ${r.value.toFixed(4)} after ${r.history.length} steps${job.cached ? " (cached)" : ""}` }));
