@@ -291,6 +291,22 @@ def test_long_work_reports_progress_and_can_be_cancelled(monkeypatch):
     assert all(not m._forward_hooks and not m._backward_hooks for m in model.modules())
 
 
+_OPEN_WATCH: list[list[str]] = []
+
+
+def _audit(event: str, args: tuple) -> None:
+    if _OPEN_WATCH and event == "open":
+        path, mode, flags = args
+        if (isinstance(mode, str) and set(mode) & set("wax+")) or (
+            isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
+        ):
+            for watch in _OPEN_WATCH:
+                watch.append(str(path))
+
+
+sys.addaudithook(_audit)  # audit hooks cannot be removed; this one only acts while a test watches
+
+
 def _png_header_bomb(width: int, height: int) -> bytes:
     """A small PNG whose header declares ``width x height`` pixels (a decompression bomb's trick)."""
     buf = io.BytesIO()
@@ -311,7 +327,16 @@ def test_uploads_are_checked_before_decoding(server):
         decode_image(b"GIF89a" + b"\0" * 20)
     with pytest.raises(UploadError):  # a format we do not open, even though Pillow could
         decode_image(b"%PDF-1.4\n")
-    files_before = set(os.listdir(os.environ.get("TMPDIR", "/tmp")))
+    writes: list[str] = []
+    _OPEN_WATCH.append(writes)  # every file opened for writing, by any thread, while the uploads run
+    try:
+        _uploads(url)
+    finally:
+        _OPEN_WATCH.remove(writes)
+    assert writes == []  # uploads are decoded in memory: nothing is written anywhere
+
+
+def _uploads(url: str) -> None:
     with httpx.Client(base_url=url, timeout=30) as c:
         assert c.post("/api/images", content=_png_header_bomb(60_000, 60_000)).status_code == 400
         assert c.post("/api/images", content=b"\0" * 1_200_000).status_code == 413  # over max_upload_bytes
@@ -320,7 +345,6 @@ def test_uploads_are_checked_before_decoding(server):
         r = c.post("/api/images", content=buf.getvalue(), headers={"x-filename": "%3Cscript%3E.jpg"})
         assert r.status_code == 200 and r.json()["name"] == "<script>.jpg" and r.json()["uploaded"]
         assert c.get(f"/api/images/{r.json()['id']}.png").headers["content-type"] == "image/png"
-    assert set(os.listdir(os.environ.get("TMPDIR", "/tmp"))) - files_before == set()  # nothing written
 
 
 def test_no_request_path_reaches_the_file_system(server):
@@ -356,7 +380,7 @@ def test_cli_serve_prints_the_url_and_binds_loopback(tmp_path):
         with httpx.Client(base_url=url, timeout=60) as c:
             info = c.get("/api/info").json()
             assert [f["name"] for f in info["frameworks"]] == ["torch"]
-            assert [im["name"] for im in info["images"]][0] == PET.name
+            assert info["images"][0]["name"] == PET.name
             assert {im["id"] for im in info["images"][1:]} == {"chelsea", "coffee", "astronaut", "rocket"}
             job = finished(c, {"kind": "predict", "fw": "torch", "image": "rocket"})
             assert job["status"] == "done" and len(job["result"]["top"]) == 2
