@@ -485,3 +485,22 @@ def test_the_cache_is_bounded_in_entries_and_bytes():
     assert len(cache) == 3 and cache.get(0) is None and cache.get(4) is not None
     cache.put("big", {"b64": "x" * 9_500})
     assert len(cache) == 1 and cache.bytes <= 10_000 + 200 and cache.get("big") is not None
+
+
+def test_cli_serve_warns_before_listening_beyond_loopback(monkeypatch):
+    """--host other than loopback: a warning first (binding is stubbed out: tests listen on 127.0.0.1 only)."""
+    from click.testing import CliRunner
+
+    from visualization.cli import main
+    from visualization.serve import app
+
+    def refuse(host, port):
+        raise OSError(f"not binding {host} in a test")
+
+    monkeypatch.setattr(app, "bind", refuse)
+    res = CliRunner().invoke(main, ["serve", "--model", TORCH_MODEL, "--host", "0.0.0.0", "--port", "0"])
+    assert res.exit_code == 2
+    assert "Warning: --host 0.0.0.0 makes the explorer reachable from other machines" in res.output
+    assert "Could not listen on 0.0.0.0:0" in res.output
+    res = CliRunner().invoke(main, ["serve", "--model", TORCH_MODEL, "--framework", "both"])
+    assert res.exit_code == 2 and "--paddle-model" in res.output
