@@ -354,6 +354,7 @@ def test_no_request_path_reaches_the_file_system(server):
             assert c.get(path).status_code == 404, path
         r = c.post("/api/run", json={"kind": "features", "fw": "torch", "image": "../../etc/passwd", "layer": "conv1"})
         assert r.status_code == 404
+        assert c.post("/api/run", content=b"{" + b" " * 70_000 + b"}").status_code == 413
         r = c.post("/api/run", json={"kind": "cam", "fw": "torch", "image": "chelsea", "method": "os.system"})
         assert r.status_code == 400 and "Unknown CAM method" in r.json()["error"]
         page = c.get("/")

@@ -28,6 +28,7 @@ import time
 from collections.abc import Iterator
 from importlib import resources
 from typing import Any
+from urllib.parse import unquote
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -122,12 +123,26 @@ async def _await_job(job: Job, wait: float) -> None:
         return
     end = time.monotonic() + min(wait, MAX_WAIT_S)
     if job.future is not None:
-        with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
+        with contextlib.suppress(asyncio.TimeoutError, Exception):  # the job's own error is in the job
             await asyncio.wait_for(
                 asyncio.shield(asyncio.wrap_future(job.future)), timeout=max(0.0, end - time.monotonic())
             )
     while not job.finished and time.monotonic() < end:  # a job that another request queued
         await asyncio.sleep(0.01)
+
+
+async def _read_limited(request: Request, limit: int) -> bytes | None:
+    """The request body, read as it streams in; ``None`` as soon as it passes ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _wait_param(request: Request, default: float) -> float:
@@ -167,22 +182,14 @@ def create_app(explorer: Explorer, host: str = "127.0.0.1") -> Starlette:
         return JSONResponse({"images": explorer.images()})
 
     async def upload(request: Request) -> Response:
-        limit = explorer.config.max_upload_bytes
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            return JSONResponse({"error": f"The upload is larger than {limit:,} bytes."}, status_code=413)
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                return JSONResponse({"error": f"The upload is larger than {limit:,} bytes."}, status_code=413)
-            chunks.append(chunk)
-        name = request.headers.get("x-filename", "upload")
+        body = await _read_limited(request, explorer.config.max_upload_bytes)
+        if body is None:
+            return JSONResponse(
+                {"error": f"The upload is larger than {explorer.config.max_upload_bytes:,} bytes."}, status_code=413
+            )
+        name = unquote(request.headers.get("x-filename", "upload"))[:120]
         try:
-            from urllib.parse import unquote
-
-            name = unquote(name)[:120]
-            entry = await asyncio.to_thread(explorer.add_upload, b"".join(chunks), name)
+            entry = await asyncio.to_thread(explorer.add_upload, body, name)
         except UploadError as exc:
             return _error(exc)
         return JSONResponse(entry.describe())
@@ -195,8 +202,8 @@ def create_app(explorer: Explorer, host: str = "127.0.0.1") -> Starlette:
         return Response(entry.png, media_type="image/png")
 
     async def run(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_JSON_BYTES:
+        body = await _read_limited(request, MAX_JSON_BYTES)
+        if body is None:
             return JSONResponse({"error": "Request too large."}, status_code=413)
         try:
             payload = json.loads(body or b"{}")
