@@ -5,8 +5,8 @@ Run: ``python -m bench.bench_serve`` (``--model efficientnet-lite0``, ``--trials
 ``--framework torch``). Needs the ``serve`` extra, playwright and Debian's chromium.
 
 * The server is ``cnnvis serve`` in a subprocess (``--port 0``), so its memory is its own: resident memory
-  (``VmRSS`` of ``/proc/PID/status``) right after start (nothing loaded yet: models load on first use),
-  once the page has loaded (model, structure, first Grad-CAM), after ``--requests`` different requests
+  (``VmRSS`` of ``/proc/PID/status``) once it prints its URL (the model and its structure are loaded then),
+  once the page has loaded (predictions, first Grad-CAM), after ``--requests`` different requests
   (Grad-CAM for one class after another, the other gradient CAM methods, feature maps and filters of
   many layers: every one a cache miss) and its peak (``VmHWM``).
 * Click to picture: in Chromium, the time from ticking the Grad-CAM box (on a class not asked for yet, so
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
                 ["the same library call inside the server (the job's own time), median ms", f"{med_inside * 1000:.0f}"],
                 ["ratio click / that call", f"{med_click / med_inside:.2f}x"],
                 ["what the server and the page add (click - call), median ms", f"{overhead * 1000:.0f}"],
-                ["server RSS idle after start (MiB)", f"{idle:.0f}"],
+                ["server RSS idle after start, model loaded (MiB)", f"{idle:.0f}"],
                 ["server RSS with the page loaded (MiB)", f"{loaded:.0f}"],
                 [f"server RSS after {args.requests} more different requests (MiB)", f"{after:.0f}"],
                 ["server peak RSS (MiB)", f"{peak:.0f}"],

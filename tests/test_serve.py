@@ -505,3 +505,12 @@ def test_cli_serve_warns_before_listening_beyond_loopback(monkeypatch):
     assert "Could not listen on 0.0.0.0:0" in res.output
     res = CliRunner().invoke(main, ["serve", "--model", TORCH_MODEL, "--framework", "both"])
     assert res.exit_code == 2 and "--paddle-model" in res.output
+
+
+def test_cli_serve_reports_a_wrong_layer_before_serving():
+    from click.testing import CliRunner
+
+    from visualization.cli import main
+
+    res = CliRunner().invoke(main, ["serve", "--model", TORCH_MODEL, "--input-size", "32", "--layer", "conv9", "--port", "0"])
+    assert res.exit_code == 2 and "No layer 'conv9'" in res.output and "http://" not in res.output

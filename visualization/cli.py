@@ -531,6 +531,11 @@ def evaluate(
     help="With --framework both and your own --model: 'package.module:factory' of the same network in Paddle.",
 )
 @click.option("--weights", type=click.Path(dir_okay=False), help="State dict to load (as for explain).")
+@click.option(
+    "--paddle-weights",
+    type=click.Path(dir_okay=False),
+    help="With --framework both: the Paddle model's .pdparams (--weights is then the torch file).",
+)
 @click.option("--layer", help="Default CAM layer (default: the zoo's choice or the last spatial layer).")
 @click.option(
     "--image",
@@ -550,6 +555,7 @@ def serve(
     model_spec: str,
     paddle_model: str | None,
     weights: str | None,
+    paddle_weights: str | None,
     layer: str | None,
     images: Sequence[str],
     classes_file: str | None,
@@ -594,7 +600,7 @@ def serve(
             raise _fail(exc) from exc
     config = ServeConfig(
         models=models,
-        weights={f: weights for f in fws} if weights else {},
+        weights={"paddle": paddle_weights, "torch": weights} if len(fws) == 2 else {fws[0]: weights},
         layer=layer,
         input_size=input_size,
         mean=m,
@@ -613,8 +619,20 @@ def serve(
         sock = bind(host, port)
     except OSError as exc:
         raise UserError(f"Could not listen on {host}:{port} ({exc}); choose another --port (0: any free one).") from exc
+    explorer = Explorer(config)
+    try:
+        for f in fws:  # build the models now: a wrong --model, --weights or --layer is said before the URL
+            explorer.load(f)
+    except VisualizationError as exc:
+        sock.close()
+        explorer.close()
+        raise _fail(exc) from exc
+    except (RuntimeError, ValueError, TypeError, IndexError, KeyError) as exc:
+        sock.close()
+        explorer.close()
+        raise _model_failed(exc) from exc
     click.echo(f"cnnvis explorer on {url_of(sock)} (Ctrl-C stops it)")
-    serve_forever(Explorer(config), sock, host)
+    serve_forever(explorer, sock, host)
 
 
 def run() -> None:  # pragma: no cover - console entry point

@@ -364,9 +364,16 @@ class Explorer:
         if layer is None:
             layer = auto_layer(fw.backend, model, fw.tensor(model, np.zeros((1, 3, s, s), np.float32)))[0]
         viz = fw.layers.CNNLayerVisualizer(model)
+        if layer not in viz.layer_names():
+            raise ExplorerError(f"No layer {layer!r} in the model; `cnnvis layers --model {spec}` lists them.")
         state = ModelState(fw, model, layer, viz.layer_names(), structure)
         self._states[name] = state
         return state
+
+    def load(self, name: str) -> None:
+        """Build ``name``'s model now (on its worker) instead of on the first request, so a wrong
+        ``--model``, ``--weights`` or ``--layer`` is reported at start; re-raises what building raised."""
+        self._workers[self._framework(name)].submit(self._state, name).result()
 
     def _framework(self, name: Any) -> str:
         name = str(name)
