@@ -478,7 +478,7 @@ def test_page_drop_progress_and_cancel(monkeypatch):
 
 
 def test_the_cache_is_bounded_in_entries_and_bytes():
-    from visualization.serve.session import LRU
+    from visualization.serve.jobs import LRU
 
     cache = LRU(3, max_bytes=10_000)
     for i in range(5):

@@ -37,7 +37,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .session import Explorer, ExplorerError, Job, UploadError
+from .jobs import Job
+from .session import Explorer, ExplorerError, UploadError
 
 #: Content Security Policy of every response: scripts, styles and connections from this server only.
 CSP = (

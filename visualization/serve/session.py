@@ -5,7 +5,7 @@ No web framework is imported here: :mod:`visualization.serve.app` turns HTTP req
 (``cam_visualizer``, ``saliency``, ``activation_maximization``, ``layer_visualizer``, ``structure``),
 called exactly as a user would call them, so a heatmap in the page *is* what ``generate_cam`` returns.
 
-Concurrency. Each framework's model has one worker thread: hooks are registered on the model for one
+Concurrency (jobs and cache in :mod:`visualization.serve.jobs`). Each framework's model has one worker thread: hooks are registered on the model for one
 call, so two calls on one model must not overlap. Requests from any number of browser tabs become
 :class:`Job` objects queued on that worker; a job asked for twice (same key) is run once and shared.
 Results are cached per ``(framework, image, layer, method, class, ...)`` in a bounded LRU, so a second
@@ -26,7 +26,7 @@ import time
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,7 @@ import numpy as np
 from ..core.errors import VisualizationError
 from ..core.progress import progress_callback
 from ..frameworks import CAM_METHODS, DISPLAY, METHOD_OPTIONS, Framework, get_framework
+from .jobs import LRU, Job, JobCancelled
 
 logger = logging.getLogger("visualization")
 
@@ -78,10 +79,6 @@ class NotFound(ExplorerError):
 
 class UploadError(ExplorerError):
     """An upload that is too large, not an image, or a decompression bomb."""
-
-
-class JobCancelled(Exception):
-    """Raised inside a running job (from its progress callback) when the job is cancelled."""
 
 
 @dataclass
@@ -181,95 +178,6 @@ def decode_image(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int
             raise UploadError(
                 f"Could not read the upload as an image ({type(exc).__name__}). Use a PNG, JPEG, WebP, GIF or BMP file."
             ) from exc
-
-
-# ------------------------------------------------------------------------------------------- jobs
-@dataclass
-class Job:
-    """One unit of work on a model's worker: its progress, its result or error."""
-
-    id: str
-    key: tuple[Any, ...]
-    kind: str
-    status: str = "queued"  # queued | running | done | error | cancelled
-    desc: str = ""
-    done: int = 0
-    total: int = 0
-    result: dict[str, Any] | None = None
-    error: str | None = None
-    watchers: int = 1
-    seconds: float = 0.0
-    cancel_event: threading.Event = field(default_factory=threading.Event)
-    future: Future | None = None
-    cached: bool = False
-
-    def progress(self, desc: str, done: int, total: int) -> None:
-        if self.cancel_event.is_set():
-            raise JobCancelled
-        self.desc, self.done, self.total = desc, done, total
-
-    @property
-    def finished(self) -> bool:
-        return self.status in ("done", "error", "cancelled")
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": self.id,
-            "kind": self.kind,
-            "status": self.status,
-            "progress": {"desc": self.desc, "done": self.done, "total": self.total},
-            "cached": self.cached,
-        }
-        if self.status == "done":
-            out["result"] = self.result
-            out["seconds"] = round(self.seconds, 4)
-        elif self.status == "error":
-            out["error"] = self.error
-        return out
-
-
-def approx_bytes(value: Any) -> int:
-    """Rough size of a cached result (its strings and arrays dominate)."""
-    if isinstance(value, (str, bytes)):
-        return len(value)
-    if isinstance(value, np.ndarray):
-        return int(value.nbytes)
-    if isinstance(value, dict):
-        return 64 + sum(approx_bytes(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return 64 + sum(approx_bytes(v) for v in value)
-    return 32
-
-
-class LRU:
-    """A thread-safe least-recently-used mapping bounded in entries and in (approximate) bytes."""
-
-    def __init__(self, size: int, max_bytes: int = 256 * 1024 * 1024) -> None:
-        self.size = size
-        self.max_bytes = max_bytes
-        self.bytes = 0
-        self._data: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Any) -> Any:
-        with self._lock:
-            if key not in self._data:
-                return None
-            self._data.move_to_end(key)
-            return self._data[key][0]
-
-    def put(self, key: Any, value: Any) -> None:
-        n = approx_bytes(value)
-        with self._lock:
-            if key in self._data:
-                self.bytes -= self._data.pop(key)[1]
-            self._data[key] = (value, n)
-            self.bytes += n
-            while len(self._data) > 1 and (len(self._data) > self.size or self.bytes > self.max_bytes):
-                self.bytes -= self._data.popitem(last=False)[1][1]
-
-    def __len__(self) -> int:
-        return len(self._data)
 
 
 # ------------------------------------------------------------------------------------------ models
