@@ -21,6 +21,7 @@ from .core.errors import VisualizationError
 from .frameworks import CAM_METHODS, DEFAULT_METHODS
 
 DEMO_PHOTOS = ("chelsea", "coffee", "astronaut", "rocket")
+_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif"}
 _EPILOG_DEMO = "Example: cnnvis demo --framework both --out out/demo"
 
 
@@ -514,6 +515,124 @@ def evaluate(
         force=force,
     )
     run_evaluate(job, images_dir, out)
+
+
+@main.command(epilog="Example: cnnvis serve --model efficientnet-lite0 --port 8765")
+@click.option(
+    "--framework",
+    type=click.Choice(["auto", "torch", "paddle", "both"]),
+    default="auto",
+    show_default=True,
+    help="auto: both frameworks for a zoo model (a switch in the page), else torch.",
+)
+@click.option("--model", "model_spec", default="efficientnet-lite0", show_default=True, help="A zoo name or 'package.module:factory'.")
+@click.option(
+    "--paddle-model",
+    help="With --framework both and your own --model: 'package.module:factory' of the same network in Paddle.",
+)
+@click.option("--weights", type=click.Path(dir_okay=False), help="State dict to load (as for explain).")
+@click.option(
+    "--paddle-weights",
+    type=click.Path(dir_okay=False),
+    help="With --framework both: the Paddle model's .pdparams (--weights is then the torch file).",
+)
+@click.option("--layer", help="Default CAM layer (default: the zoo's choice or the last spatial layer).")
+@click.option(
+    "--image",
+    "images",
+    multiple=True,
+    type=click.Path(),
+    help="Image file or folder to offer beside the bundled photos; repeat for several.",
+)
+@click.option("--classes", "classes_file", type=click.Path(dir_okay=False), help="Text file with one class name per line.")
+@click.option("--input-size", default=224, show_default=True, type=click.IntRange(8, 2048), help="Side of the centre crop.")
+@click.option("--mean", help="Per-channel mean on the 0..255 scale (default: the zoo model's, else ImageNet's).")
+@click.option("--std", help="Per-channel std on the 0..255 scale (default: the zoo model's, else ImageNet's).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback unless you mean it).")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free one).")
+def serve(
+    framework: str,
+    model_spec: str,
+    paddle_model: str | None,
+    weights: str | None,
+    paddle_weights: str | None,
+    layer: str | None,
+    images: Sequence[str],
+    classes_file: str | None,
+    input_size: int,
+    mean: str | None,
+    std: str | None,
+    host: str,
+    port: int,
+) -> None:
+    """An interactive explorer in the browser: choose or upload an image, see the top-5 predictions,
+    browse the layers (shapes, receptive fields), feature maps and filters, CAM and saliency maps for
+    any class side by side, and activation maximization; PyTorch and Paddle. Needs the 'serve' extra
+    (pip install "cnn-visualization[serve]"). Stop it with Ctrl-C."""
+    try:
+        from .serve.app import bind, is_loopback, serve_forever, url_of
+        from .serve.session import Explorer, ServeConfig, decode_image
+    except ImportError as exc:
+        raise UserError(f"cnnvis serve needs Starlette and uvicorn: pip install \"cnn-visualization[serve]\" ({exc}).") from exc
+    from .report.explain import load_images
+
+    zoo = ":" not in model_spec
+    if framework == "auto":
+        framework = "both" if zoo or paddle_model else "torch"
+    if framework == "both" and not zoo and not paddle_model:
+        raise UserError("--framework both with your own --model needs --paddle-model (the same network in Paddle).")
+    fws = _framework_list(framework)
+    models = {f: (paddle_model if f == "paddle" and paddle_model else model_spec) for f in fws}
+    m, s = _stats(model_spec, mean, std)
+    photos: list[tuple[str, Any]] = []
+    try:
+        from skimage import data
+
+        photos = [(f"{name} (scikit-image, CC0)", getattr(data, name)()) for name in DEMO_PHOTOS]
+    except ImportError:
+        pass
+    if images:
+        try:
+            load_images(images, input_size, m, s)  # the same checks (and messages) as explain
+            files = [q for p in map(Path, images) for q in (sorted(p.iterdir()) if p.is_dir() else [p])]
+            photos = [(f.name, decode_image(f.read_bytes())) for f in files if f.suffix.lower() in _IMAGE_SUFFIXES] + photos
+        except VisualizationError as exc:
+            raise _fail(exc) from exc
+    config = ServeConfig(
+        models=models,
+        weights={"paddle": paddle_weights, "torch": weights} if len(fws) == 2 else {fws[0]: weights},
+        layer=layer,
+        input_size=input_size,
+        mean=m,
+        std=s,
+        class_names=_class_names(model_spec, classes_file),
+        photos=photos,
+        title=f"cnnvis explorer: {model_spec}",
+    )
+    if not is_loopback(host):
+        click.echo(
+            f"Warning: --host {host} makes the explorer reachable from other machines: anyone who can connect "
+            "can run your model and upload images. Use it only on a network you trust.",
+            err=True,
+        )
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        raise UserError(f"Could not listen on {host}:{port} ({exc}); choose another --port (0: any free one).") from exc
+    explorer = Explorer(config)
+    try:
+        for f in fws:  # build the models now: a wrong --model, --weights or --layer is said before the URL
+            explorer.load(f)
+    except VisualizationError as exc:
+        sock.close()
+        explorer.close()
+        raise _fail(exc) from exc
+    except (RuntimeError, ValueError, TypeError, IndexError, KeyError) as exc:
+        sock.close()
+        explorer.close()
+        raise _model_failed(exc) from exc
+    click.echo(f"cnnvis explorer on {url_of(sock)} (Ctrl-C stops it)")
+    serve_forever(explorer, sock, host)
 
 
 def run() -> None:  # pragma: no cover - console entry point

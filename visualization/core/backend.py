@@ -252,12 +252,17 @@ def live_channels(activations: np.ndarray) -> np.ndarray:
 
 def progress_bar(items: list[Any], desc: str, enabled: bool) -> Any:
     """``items`` wrapped in a tqdm bar when ``enabled``; tqdm is only imported then (in Jupyter
-    without ipywidgets, importing tqdm.auto warns)."""
+    without ipywidgets, importing tqdm.auto warns). A callback installed with
+    :func:`visualization.core.progress.progress_callback` hears of every item either way."""
+    from .progress import current_callback, tracked
+
+    fn = current_callback()
+    seq: Any = items if fn is None else tracked(items, desc, len(items), fn)
     if not enabled:
-        return items
+        return seq
     from tqdm.auto import tqdm
 
-    return tqdm(items, desc=desc)
+    return tqdm(seq, desc=desc, total=len(items))
 
 
 def no_gradient_path(layer_name: str, shape: tuple[int, ...]) -> np.ndarray:
