@@ -211,7 +211,8 @@ def demo(framework: str, out: str, force: bool, methods: Sequence[str], no_progr
 @click.option(
     "--weights",
     type=click.Path(dir_okay=False),
-    help="State dict to load: torch files are read with weights_only=True; Paddle files are .pdparams.",
+    help="State dict to load, read without running code from it: torch files with weights_only=True, "
+    "Paddle .pdparams with a restricted unpickler (arrays and plain data only).",
 )
 @click.option(
     "--image",
