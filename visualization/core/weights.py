@@ -44,6 +44,8 @@ def load_weights(backend: Backend, model: Any, path: str | Path) -> None:
     if not p.is_file():
         what = "is a folder" if p.is_dir() else "does not exist"
         raise WeightsFileError(f"Weights file {str(p)!r} {what}. Pass the path of a file saved with {saver}.")
+    if p.stat().st_size == 0:
+        raise WeightsFileError(f"Weights file {str(p)!r} is empty. Pass the path of a file saved with {saver}.")
     try:
         raw = backend.read_weights(str(p))
     except UnsafeCheckpointError as exc:

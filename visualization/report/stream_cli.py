@@ -36,7 +36,7 @@ def run_stream(
     ray_address: str | None = None,
 ) -> None:
     """Run :func:`~visualization.report.stream.stream_explain` for the CLI and print a one-line summary."""
-    from ..cli import UserError, _model_failed
+    from ..cli import UserError, _model_failed, _write_failed
     from .stream import StreamJob, stream_explain
 
     if images_dir is None:
@@ -74,6 +74,8 @@ def run_stream(
             summary = stream_explain(job, images_dir, out)
     except VisualizationError as exc:
         raise UserError(str(exc)) from exc
+    except OSError as exc:
+        raise _write_failed(out, exc) from exc
     except (RuntimeError, ValueError, TypeError, IndexError, KeyError, AssertionError) as exc:
         raise _model_failed(exc) from exc
     click.echo(
