@@ -39,3 +39,18 @@ def tiny_catdog_paddle_twin():  # the torch tiny_catdog's weights, converted: sa
     model = PaddleCatDogCNN(num_classes=2, image_size=32)
     model.set_state_dict({k: paddle.to_tensor(v) for k, v in torch_to_paddle_state_dict(tiny_catdog().state_dict(), model).items()})
     return model
+
+
+def slow_catdog() -> torch.nn.Module:
+    """``tiny_catdog`` (same weights) whose forward pass takes 0.25 s: a batch is long enough to interrupt."""
+    import time
+
+    model = tiny_catdog()
+    forward = model.forward
+
+    def slow_forward(x):
+        time.sleep(0.25)
+        return forward(x)
+
+    model.forward = slow_forward
+    return model

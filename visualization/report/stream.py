@@ -128,7 +128,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """``np.savez_compressed`` written atomically."""
+    """``np.savez_compressed`` written atomically (byte-reproducible: members carry the zip epoch as their date)."""
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     atomic_write_bytes(path, buf.getvalue())

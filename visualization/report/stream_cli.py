@@ -72,6 +72,15 @@ def run_stream(
             summary = ray_explain(job, images_dir, out, workers=workers, address=ray_address)
         else:
             summary = stream_explain(job, images_dir, out)
+    except KeyboardInterrupt:
+        # Every file is written through a temporary copy and the index grows one whole batch at a time,
+        # so what is on disk is consistent: the same command resumes after the last finished batch.
+        click.echo(
+            f"\nInterrupted. The images finished so far are kept in {out!r}; run the same command again to "
+            "resume.",
+            err=True,
+        )
+        raise click.exceptions.Exit(130) from None
     except VisualizationError as exc:
         raise UserError(str(exc)) from exc
     except OSError as exc:
