@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import io
 import os
 import pickle
 import re
@@ -357,3 +358,11 @@ def test_open_rgb_decodes_unusual_images_as_they_are_shown(tmp_path):
     assert open_rgb(_exif_rotated(tmp_path / "phone.jpg")).size == (20, 40)  # upright: 20 wide, 40 high
     with pytest.raises(ImageFileError, match="decompression-bomb limit"):
         open_rgb(_png_header(tmp_path / "bomb.png", 10000, 10000))
+    with pytest.raises(ImageFileError, match="decompression-bomb limit") as info:  # an upload: bytes in memory
+        open_rgb(io.BytesIO((tmp_path / "bomb.png").read_bytes()), name="bomb.png")
+    assert "'bomb.png'" in str(info.value)
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    with pytest.raises(ImageFileError) as info:
+        open_rgb(empty)
+    assert str(info.value).count("Could not read") == 1 and "the file is empty" in str(info.value)

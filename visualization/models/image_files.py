@@ -29,7 +29,9 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -43,14 +45,21 @@ class ImageFileError(VisualizationError, OSError):
     """An image file that cannot be read (the message names it and says what to do)."""
 
 
-def open_rgb(path: str | os.PathLike, hint: str = "Pass a complete image file (.jpg, .png, ...).") -> Image.Image:
-    """The picture in ``path`` as an 8-bit RGB PIL image, decoded now (the file is closed on return).
+def open_rgb(
+    path: str | os.PathLike | BinaryIO, hint: str = "Pass a complete image file (.jpg, .png, ...).", name: str = ""
+) -> Image.Image:
+    """The picture in ``path`` (a file path, or a binary file object such as an upload's ``BytesIO``) as an
+    8-bit RGB PIL image, decoded now (the file is closed on return).
 
-    ``hint`` ends every error message (what the user should do).
+    ``hint`` ends every error message (what the user should do); ``name`` names a file object in it.
 
     Raises:
         ImageFileError: the file is missing, empty, not an image, truncated, or too large to decode safely.
     """
+    if hasattr(path, "read"):
+        return _decode(
+            path, lambda why: ImageFileError(f"Could not read the image {name or 'upload'!r}: {why}. {hint}")
+        )
     p = Path(path)
 
     def fail(why: str) -> ImageFileError:
@@ -61,16 +70,22 @@ def open_rgb(path: str | os.PathLike, hint: str = "Pass a complete image file (.
     if p.is_dir():
         raise fail("it is a folder")
     try:
-        if p.stat().st_size == 0:
-            raise fail("the file is empty")
+        size = p.stat().st_size
     except OSError as exc:
         raise fail(exc.strerror or str(exc)) from None
+    if size == 0:
+        raise fail("the file is empty")
+    return _decode(p, fail)
+
+
+def _decode(source: Path | BinaryIO, fail: Callable[[str], ImageFileError]) -> Image.Image:
+    """Open, check the pixel count before decoding, decode, turn upright and convert to RGB."""
     try:
         with warnings.catch_warnings():
             # Pillow only warns between 1x and 2x its limit, then decodes: refuse the whole range.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             warnings.simplefilter("ignore", UserWarning)  # e.g. "Palette images with Transparency ..."
-            with Image.open(p) as img:
+            with Image.open(source) as img:
                 img.load()
                 return _to_rgb(_upright(img))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
