@@ -992,7 +992,7 @@ CAM = [
         """
         ### Eigen-CAM 与 Eigen-Grad-CAM
 
-        Eigen-CAM 把 $hw$ 个位置看成 $C$ 维空间中的点，减去均值后取第一主成分方向上的投影。它不看类别：猫和狗得到同一张图。
+        Eigen-CAM 把 $hw$ 个位置看成 $C$ 维空间中的点，按论文不减均值，取第一个右奇异向量（符号与平均激活同向）方向上的投影（`center=True` 先减均值）。它不看类别：猫和狗得到同一张图。
         Eigen-Grad-CAM 对 $g \\odot A$ 做同样的事，也就是打开 `eigen_smooth` 的 HiResCAM；它随类别变化，但类别之间的差别变小了。
         """
     ),

@@ -95,3 +95,18 @@ def gap_net() -> torch.nn.Module:
         torch.nn.Flatten(),
         torch.nn.Linear(4, 2),
     )
+
+
+def sleepy_catdog() -> torch.nn.Module:
+    """``tiny_catdog`` (same weights) whose forward pass takes 0.25 s: a batch is long enough to interrupt."""
+    import time
+
+    model = tiny_catdog()
+    forward = model.forward
+
+    def slow_forward(x):
+        time.sleep(0.25)
+        return forward(x)
+
+    model.forward = slow_forward
+    return model

@@ -200,21 +200,21 @@ def test_several_layers_one_pass_and_mean_fusion():
 
 
 # ---------------------------------------------------------------------------- Eigen-CAM, eigen_smooth
-def _first_component(m: np.ndarray) -> np.ndarray:
-    """Independent route: the top eigenvector of the covariance matrix (not an SVD)."""
-    centred = m - m.mean(axis=0)
-    vals, vecs = np.linalg.eigh(centred.T @ centred)
-    return centred @ vecs[:, np.argmax(vals)]
+def _first_component(m: np.ndarray, center: bool) -> np.ndarray:
+    """Independent route: the top eigenvector of M^T M (of the covariance if centred), not an SVD,
+    signed to agree with the mean activation."""
+    mean = m.mean(axis=0)
+    mm = m - mean if center else m
+    vals, vecs = np.linalg.eigh(mm.T @ mm)
+    v = vecs[:, np.argmax(vals)]
+    return mm @ (v if v @ mean >= 0 else -v)
 
 
-def _eigen_ref(weighted: np.ndarray) -> np.ndarray:
+def _eigen_ref(weighted: np.ndarray, center: bool = False) -> np.ndarray:
     out = []
     for w in weighted:
         c, h, ww = w.shape
-        proj = _first_component(w.reshape(c, -1).T)
-        total = w.sum(axis=0).ravel()
-        proj = proj if np.corrcoef(proj, total)[0, 1] >= 0 else -proj
-        out.append(np.maximum(proj, 0).reshape(h, ww))
+        out.append(np.maximum(_first_component(w.reshape(c, -1).T.astype(np.float64), center), 0).reshape(h, ww))
     return np.stack(out)
 
 
@@ -224,23 +224,63 @@ def test_eigencam_and_eigen_smooth_are_first_principal_components():
     a, g = _acts_and_grads(model, model.conv3, x, [1, 1])
     eig = EigenCAM(model, "conv3").compute(x, 1)
     np.testing.assert_allclose(eig.raw, _eigen_ref(a), rtol=1e-3, atol=1e-4 * eig.raw.max())
-    egc = EigenGradCAM(model, "conv3").compute(x, 1)
-    np.testing.assert_allclose(egc.raw, _eigen_ref(a * g), rtol=1e-3, atol=1e-4 * egc.raw.max())
+    centred = EigenCAM(model, "conv3", center=True).compute(x, 1)
+    np.testing.assert_allclose(centred.raw, _eigen_ref(a, True), rtol=1e-3, atol=1e-4 * centred.raw.max())
+    egc = EigenGradCAM(model, "conv3").compute(x, 1)  # centred by default, as its definer (pytorch-grad-cam)
+    np.testing.assert_allclose(egc.raw, _eigen_ref(a * g, True), rtol=1e-3, atol=1e-4 * egc.raw.max())
+    egc_u = EigenGradCAM(model, "conv3", center=False).compute(x, 1)
+    np.testing.assert_allclose(egc_u.raw, _eigen_ref(a * g), rtol=1e-3, atol=1e-4 * egc_u.raw.max())
     np.testing.assert_allclose(HiResCAM(model, "conv3", eigen_smooth=True).compute(x, 1).raw, egc.raw, atol=1e-7)
     gw = (g.mean(axis=(2, 3)))[:, :, None, None]
     smoothed = GradCAM(model, "conv3").compute(x, 1, eigen_smooth=True)
-    np.testing.assert_allclose(smoothed.raw, _eigen_ref(gw * a), rtol=1e-3, atol=1e-4 * smoothed.raw.max())
+    np.testing.assert_allclose(smoothed.raw, _eigen_ref(gw * a, True), rtol=1e-3, atol=1e-4 * smoothed.raw.max())
 
 
 def test_eigen_projection_of_rank_one_activations_is_the_spatial_pattern():
+    """Known answer: every channel a positive multiple of one map P. Uncentred (the paper), the map is P
+    itself times |loadings|; centred, only the part of P above its mean survives."""
     rng = np.random.default_rng(0)
     pattern = rng.random((5, 6))
     loadings = rng.random(7) + 0.5
-    acts = (loadings[:, None, None] * pattern)[None]  # every channel a positive multiple of one map
-    proj = cam_math.eigen_projection(acts)[0]
+    acts = (loadings[:, None, None] * pattern)[None]
+    np.testing.assert_allclose(
+        cam_math.eigen_projection(acts)[0], pattern * np.linalg.norm(loadings), rtol=1e-5, atol=1e-6
+    )
     centred = pattern - pattern.mean()
-    expected = np.maximum(centred, 0) * np.linalg.norm(loadings)
-    np.testing.assert_allclose(proj, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        cam_math.eigen_projection(acts, center=True)[0],
+        np.maximum(centred, 0) * np.linalg.norm(loadings),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+def test_eigen_projection_finds_the_object_on_signed_maps():
+    """Known answer on a signed (pre-activation) layer: the background is a weak negative response in
+    every channel; the object a strong response along one direction, positive in two channels and
+    negative in the others, so that its channel sum is *below* the background's. The paper's uncentred
+    projection, signed by the mean activation, puts the object on top. The package's rule before
+    issue #17 (centred, signed to correlate with the channel sum) put the background on top."""
+    c, h, w = 8, 8, 8
+    obj = np.zeros((h, w), bool)
+    obj[2:5, 3:6] = True
+    direction = np.array([5.0, 4.0, -2.0, -2.0, -2.0, -2.0, -2.0, -2.0])
+    acts = np.full((c, h, w), -1.0) + np.random.default_rng(1).normal(0, 0.05, (c, h, w))
+    acts[:, obj] += 4 * direction[:, None]
+    assert acts[:, obj].sum(axis=0).max() < acts[:, ~obj].sum(axis=0).min()  # the trap: object's sum is lower
+    raw = cam_math.eigen_projection(acts[None])[0]
+    assert raw[obj].min() > 10 * raw[~obj].max()  # the object stands out
+    m = acts.reshape(c, -1).T
+    _, _, vt = np.linalg.svd(m, full_matrices=False)
+    v = vt[0] if vt[0] @ m.mean(axis=0) >= 0 else -vt[0]  # the rule: v1 agrees with the mean activation
+    np.testing.assert_allclose(raw.ravel(), np.maximum(m @ v, 0), rtol=1e-5, atol=1e-6)
+    # before #17: centred, sign by correlation with the channel sum -> the object scores 0
+    centred = m - m.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    old = centred @ vt[0]
+    total = m.sum(axis=1)
+    old = np.maximum(old if np.corrcoef(old, total)[0, 1] >= 0 else -old, 0).reshape(h, w)
+    assert old[obj].max() == 0 and old[~obj].max() > 0
 
 
 # ---------------------------------------------------------------------------- Smooth Grad-CAM++

@@ -65,6 +65,15 @@ def _model_failed(exc: BaseException) -> UserError:
     )
 
 
+def _write_failed(out: str, exc: OSError) -> UserError:
+    """Writing the output failed (nothing half-written is left: every write goes through a temporary file)."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    return UserError(
+        f"Could not write the output under {out!r}: {exc.strerror or exc}{where}. "
+        "Choose a folder you can write to, on a disk with free space."
+    )
+
+
 def _framework_list(choice: str) -> list[str]:
     return ["torch", "paddle"] if choice == "both" else [choice]
 
@@ -85,8 +94,11 @@ def _class_names(model: str, classes_file: str | None) -> list[str] | None:
             names = [
                 line.strip() for line in Path(classes_file).read_text(encoding="utf-8").splitlines() if line.strip()
             ]
-        except OSError as exc:
-            raise UserError(f"Could not read the class-names file {classes_file!r}: {exc}") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(
+                f"Could not read the class-names file {classes_file!r}: {exc}. "
+                "Pass a UTF-8 text file with one class name per line."
+            ) from exc
         return names
     if model == "efficientnet-lite0":
         from .models import imagenet_class_names
@@ -127,6 +139,8 @@ def _report(job: Any, out: str, force: bool) -> None:
         path, runs = build_report(job, out, force=force)
     except (VisualizationError, OutputExistsError) as exc:
         raise _fail(exc) from exc
+    except OSError as exc:  # the disk, not the model: full, read-only, removed under us
+        raise _write_failed(out, exc) from exc
     except (RuntimeError, ValueError, TypeError, IndexError, KeyError, AssertionError) as exc:
         raise _model_failed(exc) from exc
     click.echo(f"Report written to {path / 'report.html'} in {time.perf_counter() - t0:.0f} s.")
@@ -233,7 +247,8 @@ def demo(framework: str, out: str, force: bool, methods: Sequence[str], no_progr
 @click.option(
     "--weights",
     type=click.Path(dir_okay=False),
-    help="State dict to load: torch files are read with weights_only=True; Paddle files are .pdparams.",
+    help="State dict to load, read without running code from it: torch files with weights_only=True, "
+    "Paddle .pdparams with a restricted unpickler (arrays and plain data only).",
 )
 @click.option(
     "--image",

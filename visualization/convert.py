@@ -23,12 +23,19 @@ against its keys and shapes (a :class:`StateDictMismatchError` lists every missi
 and mis-shaped key). Without a model, every 2-D tensor whose name ends in ``weight`` is treated
 as a ``Linear`` weight, which is right for plain CNNs.
 
+To convert a weights *file*, read it with :func:`load_state_dict_file`: it reads torch files
+(zip or legacy) and Paddle ``.pdparams`` / ``.pdopt`` with restricted unpicklers that admit only
+arrays and plain data, so a file that names code (``os.system``...) is refused before anything runs::
+
+    paddle_model.set_state_dict(torch_to_paddle_state_dict(load_state_dict_file("w.pt"), paddle_model))
+
 Importing this module loads neither framework; a framework is only touched through the objects
 passed in.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -37,7 +44,12 @@ import numpy as np
 
 from .core.errors import ModelTypeError, StateDictMismatchError, check_state_dict_shapes
 
-__all__ = ["StateDictMismatchError", "paddle_to_torch_state_dict", "torch_to_paddle_state_dict"]
+__all__ = [
+    "StateDictMismatchError",
+    "load_state_dict_file",
+    "paddle_to_torch_state_dict",
+    "torch_to_paddle_state_dict",
+]
 
 # torch name suffix -> Paddle name suffix for BatchNorm statistics.
 _BN_TORCH_TO_PADDLE = {"running_mean": "_mean", "running_var": "_variance"}
@@ -114,6 +126,25 @@ def paddle_to_torch_state_dict(state_dict: Mapping[str, Any], torch_model: Any =
         }
         _check_against(out, expected, "torch", "paddle_to_torch_state_dict")
     return out
+
+
+def load_state_dict_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a torch or Paddle weights file into ``{name: numpy array}``, without either framework.
+
+    Torch files (zip or legacy format) go through :func:`visualization.models.checkpoint.load_state_dict`,
+    everything else through :func:`visualization.models.pdparams.load_pdparams`; both admit only arrays
+    and plain data and never call what a file names.
+
+    Raises:
+        UnsafeCheckpointError: the file names code or objects a state dict never holds.
+        CheckpointFormatError: neither a torch checkpoint nor a Paddle state dict pickle.
+    """
+    from .models.checkpoint import load_state_dict
+    from .models.pdparams import detect_format, load_pdparams
+
+    if detect_format(path) == "torch":
+        return dict(load_state_dict(path))
+    return load_pdparams(path)
 
 
 # ---------------------------------------------------------------------------- helpers

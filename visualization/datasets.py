@@ -45,6 +45,7 @@ import numpy as np
 from PIL import Image
 
 from .core.errors import VisualizationError
+from .models.image_files import ImageFileError
 from .models.imagenet import IMAGENET_MEAN, IMAGENET_STD, MEAN, STD, preprocess
 
 __all__ = [
@@ -245,6 +246,8 @@ def load_batch(
     for i, path in enumerate(paths):
         try:
             x, crop = preprocess(path, size=image_size, resize=resize_for(image_size), mean=mean, std=std)
+        except ImageFileError as exc:  # the message names the file and the problem
+            raise DatasetError(f"{exc} Remove or replace the file.") from exc
         except (OSError, SyntaxError, ValueError) as exc:  # PIL raises these for truncated/corrupt files
             raise DatasetError(f"cannot read image {str(path)!r}: {exc}. Remove or replace the file.") from exc
         if flip is not None and flip[i]:

@@ -30,7 +30,7 @@ from visualization.paddle.models import CatDogCNN
 from visualization.paddle.tensorboard import VisualizationLogger
 
 FRAMEWORK = "paddle"
-CHECKPOINT = ".pdparams"  # a state_dict, for paddle.load
+CHECKPOINT = ".pdparams"  # a state_dict; read it back with visualization.models.pdparams.load_pdparams
 
 
 def to_tensor(x: np.ndarray) -> paddle.Tensor:

@@ -159,7 +159,12 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def read_weights(self, path: str) -> Any:
-        """Load a weights file with the framework's own safe loader (torch: ``weights_only=True``)."""
+        """Read a weights file without running code from it (torch: ``weights_only=True``; Paddle: the
+        restricted unpickler of :mod:`visualization.models.pdparams`, never ``paddle.load``).
+
+        Raises ``UnsafeCheckpointError`` (a ``pickle.UnpicklingError``) when the file names anything but
+        tensors, with a message that does not pass on a framework's advice to load it unsafely.
+        """
 
     @abc.abstractmethod
     def state_shapes(self, model: Any) -> dict[str, tuple[int, ...]]:

@@ -127,8 +127,9 @@ class BaseCAM:
         aug_smooth: average the maps of six views of the input (horizontal flip x zoom 0.9 / 1 / 1.1,
             each mapped back; :mod:`visualization.core.augment`). Six times the cost; steadier maps.
         eigen_smooth: replace the weighted channel sum by the first principal component of the
-            weighted activations (:func:`~visualization.core.cam_math.eigen_projection`), which drops
-            the components that vary from channel to channel (noise).
+            weighted activations (:func:`~visualization.core.cam_math.eigen_projection`, centred, as
+            pytorch-grad-cam defines this option), which drops the components that vary from channel
+            to channel (noise).
 
     Both options can also be given per call (``compute(x, aug_smooth=True)``). With several target
     layers one forward (and one backward) pass serves all of them; each layer's map is upsampled and
@@ -156,6 +157,8 @@ class BaseCAM:
         self.model = model
         self.aug_smooth = bool(aug_smooth)
         self.eigen_smooth = bool(eigen_smooth)
+        #: Centre before the principal component (``eigen_projection``); EigenCAM / EigenGradCAM's ``center``.
+        self.eigen_center = True
         self.target_layers: list[tuple[str, Any]] = []
         if target_layer is not None:
             items = list(target_layer) if isinstance(target_layer, (list, tuple)) else [target_layer]
@@ -245,7 +248,7 @@ class BaseCAM:
         weights = np.asarray(weights, dtype=np.float32)
         if eigen:
             w = weights[:, :, None, None] if weights.ndim == 2 else weights
-            raw = cam_math.eigen_projection(w * cap.activations)
+            raw = cam_math.eigen_projection(w * cap.activations, center=self.eigen_center)
         elif weights.ndim == 2:
             raw = cam_math.weighted_sum(weights, cap.activations)
         else:

@@ -131,35 +131,45 @@ def ablation_weights(scores: np.ndarray, ablated: np.ndarray) -> np.ndarray:
     return np.divide(diff, y, out=diff.copy(), where=y != 0)
 
 
-def eigen_projection(weighted: np.ndarray) -> np.ndarray:
+def eigen_projection(weighted: np.ndarray, center: bool = False) -> np.ndarray:
     r"""First principal component of the (weighted) activations, per image (Eigen-CAM, Muhammad & Yeasin 2020).
 
     ``weighted`` is ``(N, C, h, w)``. Each position is a point in :math:`\mathbb{R}^C`; with
-    :math:`M \in \mathbb{R}^{hw \times C}` those points centred on their mean and :math:`v_1` the
-    first right singular vector of :math:`M`, the map is :math:`\mathrm{ReLU}(M v_1)`.
+    :math:`M \in \mathbb{R}^{hw \times C}` those points and :math:`v_1` the first right singular
+    vector of :math:`M`, the map is :math:`\mathrm{ReLU}(M v_1)` (the paper's Eq. 5: the activations are
+    projected as they are, not centred).
 
-    The sign of a singular vector is arbitrary (implementations that do not fix it show inverted
-    maps at random); we choose the sign that makes :math:`M v_1` correlate positively with the
-    plain channel sum :math:`\sum_k` of ``weighted``, i.e. with the map the projection smooths.
-    Centring follows pytorch-grad-cam; the paper's text projects without centring.
+    The sign of a singular vector is arbitrary; we choose the one that makes :math:`v_1` agree with the
+    mean activation :math:`\bar m = \frac{1}{hw} \sum_{i,j} M_{(i,j)}`, i.e. :math:`v_1 \cdot \bar m \ge 0`
+    (the mean of :math:`M v_1` is then non-negative). Uncentred, :math:`v_1` is the direction that
+    carries the most activation *energy*; on a signed pre-activation layer the object's positions are
+    where that energy sits, far from the mean, and the map finds them.
+
+    ``center=True`` subtracts :math:`\bar m` from every row first (principal component analysis proper,
+    as pytorch-grad-cam does; it leaves the sign to LAPACK, we keep the rule above): the map is then the
+    main direction of *variation* around the mean. It helps only where the mean itself is the
+    uninformative part, i.e. on post-ReLU layers where every position fires a little and the uncentred
+    :math:`v_1` is close to :math:`\bar m` (a "where is anything" map). On signed maps centring throws
+    the object away with the mean.
 
     >>> a = np.zeros((1, 2, 1, 3)); a[0, 0, 0] = [0.0, 1.0, 2.0]; a[0, 1, 0] = [0.0, 2.0, 4.0]
-    >>> (eigen_projection(a) / np.sqrt(5)).round(6).tolist()  # the points lie on one line
+    >>> (eigen_projection(a) / np.sqrt(5)).round(6).tolist()  # rank one: the spatial pattern itself
+    [[[0.0, 1.0, 2.0]]]
+    >>> (eigen_projection(a, center=True) / np.sqrt(5)).round(6).tolist()  # centred: positions above the mean
     [[[0.0, 0.0, 1.0]]]
     """
     n, c, h, w = weighted.shape
     out = np.zeros((n, h * w), np.float64)
     for i in range(n):
         m = weighted[i].reshape(c, h * w).T.astype(np.float64)
-        m -= m.mean(axis=0, keepdims=True)
+        mean = m.mean(axis=0)
+        if center:
+            m -= mean
         if not np.any(m):
-            continue  # every position identical: no direction of variation
+            continue  # no activation (or, centred, every position identical): no direction
         _, _, vt = np.linalg.svd(m, full_matrices=False)
-        proj = m @ vt[0]
-        reference = weighted[i].sum(axis=0, dtype=np.float64).ravel()
-        if np.dot(proj - proj.mean(), reference - reference.mean()) < 0:
-            proj = -proj
-        out[i] = proj
+        v = -vt[0] if np.dot(vt[0], mean) < 0 else vt[0]
+        out[i] = m @ v
     return np.maximum(out, 0.0).reshape(n, h, w).astype(np.float32)
 
 

@@ -28,29 +28,40 @@ def unwrap_state_dict(obj: Any) -> Mapping[str, Any] | None:
 def load_weights(backend: Backend, model: Any, path: str | Path) -> None:
     """Read ``path`` with the framework's safe loader, check every key and shape, then load.
 
+    Nothing a weights file names is ever run: torch files are read with ``weights_only=True`` and
+    Paddle files with a restricted unpickler (:mod:`visualization.models.pdparams`). A refused file
+    gets one message naming it, and never the advice to load it unsafely.
+
     Raises:
-        WeightsFileError: the file is missing, unreadable, or holds no state dict.
+        WeightsFileError: the file is missing, unreadable, holds something other than tensors, or
+            was written by the other framework.
         StateDictMismatchError: keys are missing or unexpected, or shapes differ (all listed).
     """
+    from ..models.checkpoint import UnsafeCheckpointError
+
     p = Path(path)
-    saver = (
-        "torch.save(model.state_dict(), 'weights.pt')"
-        if backend.name == "torch"
-        else ("paddle.save(model.state_dict(), 'weights.pdparams')")
-    )
+    saver = _SAVERS[backend.name]
     if not p.is_file():
-        raise WeightsFileError(f"Weights file {str(p)!r} does not exist. Pass the path of a file saved with {saver}.")
+        what = "is a folder" if p.is_dir() else "does not exist"
+        raise WeightsFileError(f"Weights file {str(p)!r} {what}. Pass the path of a file saved with {saver}.")
+    if p.stat().st_size == 0:
+        raise WeightsFileError(f"Weights file {str(p)!r} is empty. Pass the path of a file saved with {saver}.")
     try:
         raw = backend.read_weights(str(p))
+    except UnsafeCheckpointError as exc:
+        raise WeightsFileError(_other_framework(p, backend.name, saver) or _refused(p, exc, saver)) from None
     except Exception as exc:  # the loaders raise many types for corrupt or foreign files
+        text = "" if "weights_only" in str(exc) else f" ({type(exc).__name__}: {str(exc)[:300]})"
         raise WeightsFileError(
-            f"Could not read {str(p)!r} as {backend.name} weights ({type(exc).__name__}: {str(exc)[:300]}). "
-            f"Expected a state dict saved with {saver}; whole pickled models are refused for safety."
-        ) from exc
+            _other_framework(p, backend.name, saver)
+            or f"Could not read {str(p)!r} as {backend.name} weights{text}. Expected a state dict saved with {saver}."
+        ) from None
     state = unwrap_state_dict(raw)
     if state is None:
         raise WeightsFileError(
-            f"{str(p)!r} holds a {type(raw).__name__}, not a state dict of tensors. Save it with {saver}."
+            _other_framework(p, backend.name, saver)
+            or f"{str(p)!r} holds an object of type {type(raw).__name__}, not a state dict of tensors. "
+            f"Save it with {saver}."
         )
     check_state_dict_shapes(
         {k: tuple(int(d) for d in v.shape) for k, v in state.items()},
@@ -60,3 +71,43 @@ def load_weights(backend: Backend, model: Any, path: str | Path) -> None:
         "`cnnvis layers` lists the model's layers.",
     )
     backend.apply_weights(model, dict(state))
+
+
+_SAVERS = {
+    "torch": "torch.save(model.state_dict(), 'weights.pt')",
+    "paddle": "paddle.save(model.state_dict(), 'weights.pdparams')",
+}
+
+
+def _refused(p: Path, exc: BaseException, saver: str) -> str:
+    """The one message for a weights file that names code: what was refused, and what to do instead."""
+    return (
+        f"Refused {str(p)!r}: it holds something other than tensors ({exc}). "
+        f"Use a state dict saved with {saver}, from a source you trust."
+    )
+
+
+def _other_framework(p: Path, framework: str, saver: str) -> str | None:
+    """A message if ``p`` is the other framework's weights file (detected without running it)."""
+    from ..models.checkpoint import UnsafeCheckpointError, load_state_dict
+    from ..models.pdparams import detect_format
+
+    found = detect_format(p)
+    if found is None or found == framework:
+        return None
+    if found == "torch":  # a torch archive can still hold code: read it with the torch-free reader first
+        try:
+            load_state_dict(p)
+        except UnsafeCheckpointError as exc:
+            return _refused(p, exc, saver)
+        except Exception:  # a damaged torch file is still the other framework's
+            pass
+    if found == "paddle":
+        return (
+            f"{str(p)!r} is a PaddlePaddle state dict, not torch weights. Run with --framework paddle, or convert it: "
+            "paddle_to_torch_state_dict(load_state_dict_file(path), model) from visualization.convert."
+        )
+    return (
+        f"{str(p)!r} is a PyTorch checkpoint, not Paddle weights. Run with --framework torch, or convert it: "
+        "torch_to_paddle_state_dict(load_state_dict_file(path), model) from visualization.convert."
+    )

@@ -111,9 +111,9 @@ def _to_pil(image: Any) -> Image.Image:
     if isinstance(image, Image.Image):
         return image
     if isinstance(image, str | os.PathLike):
-        with Image.open(image) as img:
-            img.load()  # read now: the file is closed on leaving the block
-            return img
+        from .image_files import open_rgb
+
+        return open_rgb(image)  # upright 8-bit RGB, decoded now; ImageFileError (an OSError) names the file
     arr = np.asarray(image)
     if arr.dtype != np.uint8 or arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
         raise TypeError(

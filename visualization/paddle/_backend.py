@@ -17,6 +17,7 @@ from paddle import nn
 from ..core.backend import Backend, Capture, iter_chunks, live_channels, no_gradient_path, progress_bar, shape_text
 from ..core.errors import LayerOutputError, TargetError
 from ..core.targets import resolve_indices
+from ..models.pdparams import load_pdparams
 
 
 class PaddleBackend(Backend):
@@ -256,7 +257,8 @@ class PaddleBackend(Backend):
             return self.to_numpy(model(x))
 
     def read_weights(self, path: str) -> Any:
-        return paddle.load(path)
+        # Never paddle.load: it unpickles with pickle.load, which runs whatever the file names.
+        return load_pdparams(path)
 
     def state_shapes(self, model: Any) -> dict[str, tuple[int, ...]]:
         return {k: tuple(v.shape) for k, v in model.state_dict().items()}

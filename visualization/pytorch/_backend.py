@@ -5,6 +5,10 @@ Read side by side with ``visualization/paddle/_backend.py``: same methods, same 
 
 from __future__ import annotations
 
+import pickle
+import pickletools
+import re
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
@@ -17,6 +21,7 @@ from torch import nn
 from ..core.backend import Backend, Capture, iter_chunks, live_channels, no_gradient_path, progress_bar, shape_text
 from ..core.errors import GradientModeError, LayerOutputError, TargetError
 from ..core.targets import resolve_indices
+from ..models.checkpoint import CheckpointFormatError, UnsafeCheckpointError
 
 
 def outside_inference_mode() -> AbstractContextManager[Any]:
@@ -283,7 +288,13 @@ class TorchBackend(Backend):
             return self.to_numpy(model(x))
 
     def read_weights(self, path: str) -> Any:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            with warnings.catch_warnings():  # a pickle not written by torch.save: the error below says enough
+                warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+                return torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            # torch's message advises re-running with weights_only=False: never pass that on.
+            raise _refused_by_torch(str(exc)) from None
 
     def state_shapes(self, model: Any) -> dict[str, tuple[int, ...]]:
         return {k: tuple(v.shape) for k, v in model.state_dict().items()}
@@ -326,3 +337,26 @@ def _scores_2d(scores_np: np.ndarray, outputs: Any) -> np.ndarray:
 
 
 BACKEND = TorchBackend()
+
+
+def _refused_by_torch(message: str) -> Exception:
+    """What ``torch.load(weights_only=True)`` refused, in our words: never torch's advice to load unsafely.
+
+    A global it names, or a real pickle opcode it does not allow, is an :class:`UnsafeCheckpointError`;
+    anything else (bytes that are no pickle opcode, a truncated stream) a :class:`CheckpointFormatError`.
+    """
+    found = re.search(r"GLOBAL ([\w.]+)", message)
+    if found:
+        return UnsafeCheckpointError(
+            f"the pickle names '{found.group(1)}', which a state dict of tensors never does; nothing in the file was run"
+        )
+    operand = re.search(r"Unsupported operand (\d+)", message)
+    if operand and int(operand.group(1)) < 256 and chr(int(operand.group(1))) in _PICKLE_OPCODES:
+        return UnsafeCheckpointError(
+            "the pickle uses features a torch state dict never needs (not written by torch.save); "
+            "nothing in the file was run"
+        )
+    return CheckpointFormatError("not a torch checkpoint (torch's restricted unpickler could not read it)")
+
+
+_PICKLE_OPCODES = frozenset(op.code for op in pickletools.opcodes)

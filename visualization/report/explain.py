@@ -363,6 +363,10 @@ def build_report(job: ExplainJob, out: str | Path, force: bool = False) -> tuple
     """Run ``job`` and write ``out/report.html`` with its PNG files (atomically)."""
     from tqdm.auto import tqdm
 
+    from .html import check_output_folder
+
+    check_output_folder(out, force)  # before any work: a file or a full folder is refused now, not at the end
+
     fws = [get_framework(f) for f in job.frameworks]
     job.frameworks = [f.name for f in fws]
     steps = len(fws) * (3 + len(job.methods))
@@ -423,8 +427,7 @@ def load_images(
     paths: Sequence[str | Path], size: int, mean: Sequence[float], std: Sequence[float]
 ) -> list[ImageInput]:
     """Open, crop and normalize image files (a folder contributes its image files, sorted)."""
-    from PIL import Image, UnidentifiedImageError
-
+    from ..models.image_files import open_rgb
     from ..models.imagenet import preprocess
 
     files: list[Path] = []
@@ -438,19 +441,13 @@ def load_images(
             files += found
         elif p.is_file():
             files.append(p)
+        elif p.is_symlink():
+            files.append(p)  # a broken link or a loop: open_rgb says which
         else:
             raise VisualizationError(f"Image {str(p)!r} does not exist. Pass image files or a folder of images.")
     images = []
     for f in files:
-        try:
-            with Image.open(f) as img:
-                img.load()
-                arr, crop = preprocess(
-                    img.convert("RGB"), size=size, resize=round(size * 256 / 224), mean=tuple(mean), std=tuple(std)
-                )
-        except (UnidentifiedImageError, OSError) as exc:
-            raise VisualizationError(
-                f"Could not read the image {str(f)!r} ({exc}). Is it a complete image file?"
-            ) from exc
+        rgb = open_rgb(f)  # EXIF-upright 8-bit RGB, or one message naming the file
+        arr, crop = preprocess(rgb, size=size, resize=round(size * 256 / 224), mean=tuple(mean), std=tuple(std))
         images.append(ImageInput(f.name, arr, to_display_image(crop)))
     return images

@@ -47,6 +47,42 @@ details summary{cursor:pointer;color:#1d2330;margin:4px 0}
 """
 
 
+def check_output_folder(out: str | os.PathLike[str], force: bool = False) -> None:
+    """Refuse an output path before any work is done: a file (even with ``force``: only folders are
+    replaced), a non-empty folder without ``force``, or a place that cannot be written.
+
+    Raises:
+        OutputExistsError: ``out`` is a file, or a non-empty folder and ``force`` is false.
+        OutputNotWritableError: ``out`` lies inside a file, or its nearest existing folder is not writable.
+    """
+    out = Path(out)
+    if out.is_symlink() and not out.exists():
+        raise OutputNotWritableError(f"--out {str(out)!r} is a broken symbolic link; choose another folder.")
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(
+            f"--out {str(out)!r} is a file, not a folder; it is left as it is. Choose a folder name for the output."
+        )
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise OutputExistsError(
+            f"The output folder {str(out)!r} exists and is not empty; pass --force (force=True) to "
+            "replace it, or choose another folder."
+        )
+    parent = out.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputNotWritableError(f"--out {str(out)!r} lies inside {str(parent)!r}, which is a file; choose a folder.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputNotWritableError(
+            f"Cannot write to {str(parent)!r} (permission denied), so --out {str(out)!r} cannot be created; "
+            "choose a folder you can write to."
+        )
+
+
+class OutputNotWritableError(VisualizationError, PermissionError):
+    """The output folder cannot be created or written (the message says where and why)."""
+
+
 class OutputExistsError(VisualizationError, FileExistsError):
     """The output folder exists and is not empty."""
 
@@ -223,11 +259,7 @@ class HtmlReport:
         An existing non-empty ``out_dir`` is replaced only with ``force=True``.
         """
         out = Path(out_dir)
-        if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
-            raise OutputExistsError(
-                f"The output folder {str(out)!r} exists and is not empty; pass --force (force=True) to "
-                "replace it, or choose another folder."
-            )
+        check_output_folder(out, force)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
         old = out.with_name(f".{out.name}.old")

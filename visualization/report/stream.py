@@ -128,7 +128,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """``np.savez_compressed`` written atomically."""
+    """``np.savez_compressed`` written atomically (byte-reproducible: members carry the zip epoch as their date)."""
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     atomic_write_bytes(path, buf.getvalue())
@@ -213,22 +213,13 @@ def preprocess_files(
     files: Sequence[Path], size: int, mean: Sequence[float], std: Sequence[float]
 ) -> tuple[np.ndarray, list[np.ndarray], list[tuple[int, int]]]:
     """``(x (B, 3, size, size), display crops, original (width, height))`` of ``files`` (centre crop as explain)."""
-    from PIL import Image, UnidentifiedImageError
-
     from ..core.image import to_display_image
+    from ..models.image_files import open_rgb
     from ..models.imagenet import preprocess
 
     arrays, crops, sizes = [], [], []
     for f in files:
-        try:
-            with Image.open(f) as img:
-                img.load()
-                rgb = img.convert("RGB")
-        except (UnidentifiedImageError, OSError) as exc:
-            raise VisualizationError(
-                f"Could not read the image {str(f)!r} ({exc}). Is it a complete image file? Remove or fix it and "
-                "run the same command again: finished images are kept."
-            ) from exc
+        rgb = open_rgb(f, "Remove or fix it and run the same command again: finished images are kept.")
         sizes.append(rgb.size)
         arr, crop = preprocess(rgb, size=size, resize=round(size * 256 / 224), mean=tuple(mean), std=tuple(std))
         arrays.append(arr)
@@ -335,6 +326,13 @@ def plan_stream(job: StreamJob, images_dir: str | Path, out: str | Path) -> Stre
     if job.batch_size < 1:
         raise VisualizationError(f"--batch-size must be at least 1; got {job.batch_size}.")
     root, out = Path(images_dir), Path(out)
+    if out.exists() and not out.is_dir():
+        raise VisualizationError(
+            f"--out {str(out)!r} is a file, not a folder; it is left as it is. Choose a folder name for the output."
+        )
+    from .html import check_output_folder
+
+    check_output_folder(out, force=True)  # an existing folder is resumed, not replaced
     index = out / "index.csv"
     heat_dir, png_dir = out / "heatmaps", out / "overlays"
     total = sum(1 for _ in iter_images(root))

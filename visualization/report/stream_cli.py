@@ -36,7 +36,7 @@ def run_stream(
     ray_address: str | None = None,
 ) -> None:
     """Run :func:`~visualization.report.stream.stream_explain` for the CLI and print a one-line summary."""
-    from ..cli import UserError, _model_failed
+    from ..cli import UserError, _model_failed, _write_failed
     from .stream import StreamJob, stream_explain
 
     if images_dir is None:
@@ -72,8 +72,19 @@ def run_stream(
             summary = ray_explain(job, images_dir, out, workers=workers, address=ray_address)
         else:
             summary = stream_explain(job, images_dir, out)
+    except KeyboardInterrupt:
+        # Every file is written through a temporary copy and the index grows one whole batch at a time,
+        # so what is on disk is consistent: the same command resumes after the last finished batch.
+        click.echo(
+            f"\nInterrupted. The images finished so far are kept in {out!r}; run the same command again to "
+            "resume.",
+            err=True,
+        )
+        raise click.exceptions.Exit(130) from None
     except VisualizationError as exc:
         raise UserError(str(exc)) from exc
+    except OSError as exc:
+        raise _write_failed(out, exc) from exc
     except (RuntimeError, ValueError, TypeError, IndexError, KeyError, AssertionError) as exc:
         raise _model_failed(exc) from exc
     click.echo(
