@@ -147,6 +147,8 @@ def decode_image(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int
     """
     from PIL import Image, UnidentifiedImageError
 
+    from ..models.image_files import ImageFileError, open_rgb
+
     if not data:
         raise UploadError("The upload is empty; choose an image file (PNG, JPEG, WebP, GIF or BMP).")
     if len(data) > max_bytes:
@@ -160,8 +162,11 @@ def decode_image(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int
                     raise UploadError(
                         f"The image is {w} x {h} pixels; the limit is {max_pixels:,} pixels. Resize it first."
                     )
-                img.load()
-                return img.convert("RGB")
+            # Decode with the package's one image reader: EXIF orientation, 16-bit, transparency and CMYK
+            # handled as for `cnnvis explain`.
+            return open_rgb(io.BytesIO(data), hint="Use a PNG, JPEG, WebP, GIF or BMP file.", name="upload")
+        except ImageFileError as exc:
+            raise UploadError(str(exc)) from exc
         except UploadError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
