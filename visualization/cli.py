@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from .core.errors import VisualizationError
+from .core.errors import EXIT_INTERRUPTED, VisualizationError
 from .frameworks import CAM_METHODS, DEFAULT_METHODS
 
 DEMO_PHOTOS = ("chelsea", "coffee", "astronaut", "rocket")
@@ -30,9 +30,6 @@ class UserError(click.ClickException):
 
     exit_code = 2
 
-
-#: Exit status of a command stopped by Ctrl-C: 128 + SIGINT (2), as a shell reports a process killed by it.
-EXIT_INTERRUPTED = 130
 
 
 class _Group(click.Group):

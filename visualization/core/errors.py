@@ -83,3 +83,7 @@ def check_state_dict_shapes(
         lines.append(f"  shape mismatch for {k!r}: weights {got}, model expects {want}")
     lines.append(hint)
     raise StateDictMismatchError("\n".join(lines), missing, unexpected, mismatched)
+
+
+#: Exit status of a ``cnnvis`` command stopped by Ctrl-C (128 + SIGINT), as shells and CI expect.
+EXIT_INTERRUPTED = 130

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from ..core.errors import VisualizationError
+from ..core.errors import EXIT_INTERRUPTED, VisualizationError
 
 
 def run_stream(
@@ -76,11 +76,11 @@ def run_stream(
         # Every file is written through a temporary copy and the index grows one whole batch at a time,
         # so what is on disk is consistent: the same command resumes after the last finished batch.
         click.echo(
-            f"\nInterrupted. The images finished so far are kept in {out!r}; run the same command again to "
-            "resume.",
+            f"\nInterrupted (Ctrl-C). The images finished so far are kept in {out!r}; run the same command "
+            "again to resume.",
             err=True,
         )
-        raise click.exceptions.Exit(130) from None
+        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
     except VisualizationError as exc:
         raise UserError(str(exc)) from exc
     except OSError as exc:
