@@ -31,7 +31,6 @@ class UserError(click.ClickException):
     exit_code = 2
 
 
-
 class _Group(click.Group):
     """The ``cnnvis`` group: Ctrl-C in any command exits with :data:`EXIT_INTERRUPTED`, not click's 1."""
 
