@@ -1,13 +1,17 @@
 """Regenerate every figure that the tutorial chapters (docs/0*.md) show, into docs/images/.
 
 Run from the repository root: ``python scripts/make_doc_figures.py``; ``--only NAME ...`` redoes some
-figures, ``--list`` prints the names. About a minute on an idle 2-core CPU, half of it the 320 masked
-forward passes of Score-CAM.
+figures, ``--list`` prints the names. The chapters 02-05 figures take about a minute on an idle 2-core
+CPU, half of it the 320 masked forward passes of Score-CAM; chapter 07's take several more minutes
+(``saliency_sanity`` redraws five layers twice, ``actmax_tv`` runs three 256-step optimizations at
+128 px: 45 minutes on a 2-core machine shared with other jobs).
 
-The figures come from the project's own API (``CNNLayerVisualizer``, the CAM classes, the figure
-builders, ``animate_feature_maps``) on the pretrained EfficientNet-Lite0 and the CC0 photo
-``skimage.data.chelsea()``; only the two figures about convolution itself (hand-made kernels,
-receptive fields) call torch directly. No network access, no downloads.
+The figures come from the project's own API (``CNNLayerVisualizer``, the CAM and saliency classes,
+``ActivationMaximization``, ``model_parameter_randomization``, the figure builders,
+``animate_feature_maps``) on the pretrained EfficientNet-Lite0 (for chapter 07 also its ReLU twin), the
+CC0 photo ``skimage.data.chelsea()`` and four pet photos of ``tests/data/pets``; only the two figures
+about convolution itself (hand-made kernels, receptive fields) call torch directly. No network access,
+no downloads.
 """
 
 from __future__ import annotations
