@@ -1896,7 +1896,7 @@ SALIENCY = [
         """
         ## 2. 梯度与 SmoothGrad
 
-        `visualize_saliency` 画出"原图 | 显著图 | 带符号的和 | 叠加"。SmoothGrad 对加了噪声的 `n_samples` 份输入求平均。
+        `visualize_saliency` 画出"原图 | 显著图 | 带符号的和 | 叠加"。SmoothGrad 对加了噪声的 `n_samples` 份输入求平均（这里只取 4 份，为了快；论文建议 50 份左右）。
         """
     ),
     code(
@@ -1906,7 +1906,7 @@ SALIENCY = [
     ),
     code(
         """
-        fig = SmoothGrad(VanillaGradient(twin), n_samples=8, noise_level=0.15, seed=0).visualize_saliency(
+        fig = SmoothGrad(VanillaGradient(twin), n_samples=4, noise_level=0.15, seed=0).visualize_saliency(
             x, TIGER_CAT, original_image=crop, class_names=names
         )
         """
@@ -1915,21 +1915,21 @@ SALIENCY = [
         """
         ## 3. 梯度×输入与积分梯度：完备性
 
-        积分梯度的归因之和应当等于 $S(x) - S(x')$（基准图 $x'$ 默认全 0）。求积节点越多越接近：
+        积分梯度的归因之和应当等于 $S(x) - S(x')$（基准图 $x'$ 默认全 0）。这里用 8 个求积节点，只是近似相等（练习 1 看步数的影响）：
         """
     ),
     code(
         """
         with torch.no_grad():
             gap = float(twin(x)[0, TIGER_CAT] - twin(torch.zeros_like(x))[0, TIGER_CAT])
-        ig_attr = IntegratedGradients(twin, n_steps=16, internal_batch_size=8).compute(x, TIGER_CAT).attributions
+        ig_attr = IntegratedGradients(twin, n_steps=8, internal_batch_size=8).compute(x, TIGER_CAT).attributions
         gxi_attr = GradientXInput(twin).compute(x, TIGER_CAT).attributions
         print(f"IG 归因之和 {ig_attr.sum():.2f}，S(x) - S(x') = {gap:.2f}")
         fig, axes = plt.subplots(1, 3, figsize=(10, 3.4), layout="constrained")
         axes[0].imshow(crop)
         axes[0].axis("off")
         show(axes[1], gxi_attr, "gradient x input (signed)", signed=True)
-        show(axes[2], ig_attr, "Integrated Gradients, 16 steps (signed)", signed=True)
+        show(axes[2], ig_attr, "Integrated Gradients, 8 steps (signed)", signed=True)
         """
     ),
     md(
@@ -2002,15 +2002,15 @@ SALIENCY = [
         ## 7. 激活最大化与 TV 正则
 
         从灰色噪声图出发对图片做梯度上升，让"goldfinch"（11）的 logit 最大。`tv_weight` 越大图片越平滑。
-        为了运行快，这里只用 64×64、48 步，三种强度的差别还不明显；第 07 章的图用的是 128×128、256 步。
+        为了运行快，这里只用 48×48、32 步，三种强度的差别还不明显；第 07 章的图用的是 128×128、256 步。
         """
     ),
     code(
         """
-        am = ActivationMaximization(model, image_size=64, mean=MEAN, std=STD)
+        am = ActivationMaximization(model, image_size=48, mean=MEAN, std=STD)
         fig, axes = plt.subplots(1, 3, figsize=(9, 3.3), layout="constrained")
         for ax, tv in zip(axes, [0.0, 0.1, 1.0]):
-            r = am.maximize(class_index=11, steps=48, tv_weight=tv, seed=0)
+            r = am.maximize(class_index=11, steps=32, tv_weight=tv, seed=0)
             ax.imshow(r.image)
             ax.set_title(f"tv_weight={tv}: logit {r.value:.1f}", fontsize=9)
             ax.axis("off")
@@ -2060,7 +2060,7 @@ SALIENCY = [
     code(
         """
         fig = ActivationMaximization(model, image_size=64, mean=MEAN, std=STD).visualize_channels(
-            "_blocks.4", range(8), ncols=8, steps=32, batch_size=8
+            "_blocks.4", range(8), ncols=8, steps=16, batch_size=8
         )
         """
     ),
