@@ -1,13 +1,17 @@
 """Regenerate every figure that the tutorial chapters (docs/0*.md) show, into docs/images/.
 
 Run from the repository root: ``python scripts/make_doc_figures.py``; ``--only NAME ...`` redoes some
-figures, ``--list`` prints the names. About a minute on an idle 2-core CPU, half of it the 320 masked
-forward passes of Score-CAM.
+figures, ``--list`` prints the names. The chapters 02-05 figures take about a minute on an idle 2-core
+CPU, half of it the 320 masked forward passes of Score-CAM; chapter 07's take several more minutes
+(``saliency_sanity`` redraws five layers twice, ``actmax_tv`` runs three 256-step optimizations at
+128 px: 45 minutes on a 2-core machine shared with other jobs).
 
-The figures come from the project's own API (``CNNLayerVisualizer``, the CAM classes, the figure
-builders, ``animate_feature_maps``) on the pretrained EfficientNet-Lite0 and the CC0 photo
-``skimage.data.chelsea()``; only the two figures about convolution itself (hand-made kernels,
-receptive fields) call torch directly. No network access, no downloads.
+The figures come from the project's own API (``CNNLayerVisualizer``, the CAM and saliency classes,
+``ActivationMaximization``, ``model_parameter_randomization``, the figure builders,
+``animate_feature_maps``) on the pretrained EfficientNet-Lite0 (for chapter 07 also its ReLU twin), the
+CC0 photo ``skimage.data.chelsea()`` and four pet photos of ``tests/data/pets``; only the two figures
+about convolution itself (hand-made kernels, receptive fields) call torch directly. No network access,
+no downloads.
 """
 
 from __future__ import annotations
@@ -392,6 +396,191 @@ def parity(ctx: Context) -> None:
     save(fig, "parity_torch_paddle.png")
 
 
+# ----------------------------------------------------------------------------- chapter 04: several objects
+PETS = ROOT / "tests" / "data" / "pets"
+
+
+def pets_grid(size: int = 160) -> tuple[np.ndarray, torch.Tensor]:
+    """Four in-repo pet photos in a 2x2 grid (cat, dog / dog, cat), as a uint8 image and the network's input."""
+    from visualization.models.imagenet import MEAN, STD
+
+    files = ["cats/Egyptian_Mau_10.jpg", "dogs/beagle_10.jpg", "dogs/samoyed_108.jpg", "cats/Bengal_123.jpg"]
+    tiles = [np.asarray(preprocess(PETS / f)[1].resize((size, size))) for f in files]
+    img = np.concatenate([np.concatenate(tiles[:2], axis=1), np.concatenate(tiles[2:], axis=1)], axis=0)
+    x = (img.astype(np.float32) - np.asarray(MEAN, np.float32)) / np.asarray(STD, np.float32)
+    return img, torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
+
+
+def cam_several_objects(ctx: Context) -> None:
+    """Two cats and two dogs in one image; the target is the sum of the cat (281-285) or dog (151-268)
+    logits; Grad-CAM, Grad-CAM++ and LayerCAM at '_blocks.15', with each map's mean per quadrant."""
+    from visualization.pytorch.cam_visualizer import LayerCAM
+
+    img, x = pets_grid()
+    targets = {
+        "cats (sum of logits 281-285)": lambda out: out[:, 281:286].sum(1),
+        "dogs (sum of logits 151-268)": lambda out: out[:, 151:269].sum(1),
+    }
+    methods = [GradCAM, GradCAMPlusPlus, LayerCAM]
+    fig, axes = plt.subplots(2, 4, figsize=(12, 6.4), layout="constrained")
+    for r, (tname, target) in enumerate(targets.items()):
+        axes[r, 0].imshow(img)
+        axes[r, 0].set_title(f"target: {tname}", fontsize=9)
+        for c, cls in enumerate(methods, start=1):
+            heat = cls(ctx.model, "_blocks.15").generate_cam(x, target)
+            h = heat.shape[0] // 2
+            q = [heat[:h, :h].mean(), heat[:h, h:].mean(), heat[h:, :h].mean(), heat[h:, h:].mean()]
+            axes[r, c].imshow(overlay(img.astype(np.float32) / 255, heat))
+            axes[r, c].set_title(
+                f"{cls.__name__}\nmean per quadrant {q[0]:.2f} {q[1]:.2f} / {q[2]:.2f} {q[3]:.2f}", fontsize=9
+            )
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle("Several animals in one image (in-repo Oxford-IIIT Pet photos), layer '_blocks.15'")
+    save_palette(fig, "cam_several_objects.png")
+
+
+# ----------------------------------------------------------------------------- chapter 07
+def relu_twin(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of the model with every ``nn.ReLU6`` replaced by ``nn.ReLU`` (same weights)."""
+    import copy
+
+    twin = copy.deepcopy(model)
+    for module in list(twin.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, torch.nn.ReLU6):
+                setattr(module, name, torch.nn.ReLU())
+    return twin
+
+
+def _show_map(ax: plt.Axes, attributions: np.ndarray, title: str, signed: bool = False) -> None:
+    """|attribution| (max over colour channels) or the signed sum, clipped at the 99th percentile."""
+    if signed:
+        m = attributions[0].sum(axis=0)
+        lim = np.percentile(np.abs(m), 99) or 1.0
+        ax.imshow(m, cmap="RdBu_r", vmin=-lim, vmax=lim)
+    else:
+        m = np.abs(attributions[0]).max(axis=0)
+        ax.imshow(np.clip(m / (np.percentile(m, 99) or 1.0), 0, 1), cmap="inferno")
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def saliency_relu(ctx: Context) -> None:
+    """Gradient, Guided Backprop and Deconvolution on the ReLU6 network (all three the same) and on its ReLU twin."""
+    import warnings
+
+    from visualization.pytorch.saliency import Deconvolution, GuidedBackprop, VanillaGradient
+
+    twin = relu_twin(ctx.model)
+    fig, axes = plt.subplots(2, 4, figsize=(12, 6.3), layout="constrained")
+    for r, (label, model) in enumerate([("EfficientNet-Lite0 (ReLU6)", ctx.model), ("ReLU twin (same weights)", twin)]):
+        axes[r, 0].imshow(ctx.image)
+        axes[r, 0].set_title(label, fontsize=9)
+        axes[r, 0].set_xticks([])
+        axes[r, 0].set_yticks([])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # the ReLU6 row: "no ReLU": the plain gradient
+            grad = VanillaGradient(model).compute(ctx.x, PREDICTED).attributions
+            for c, cls in enumerate([VanillaGradient, GuidedBackprop, Deconvolution], start=1):
+                a = grad if cls is VanillaGradient else cls(model).compute(ctx.x, PREDICTED).attributions
+                rho = np.corrcoef(a.ravel(), grad.ravel())[0, 1]
+                _show_map(axes[r, c], a, f"{cls.method_name}\ncorrelation with gradient {rho:+.2f}")
+    fig.suptitle(f"|attribution| for '{ctx.names[PREDICTED]}': Guided Backprop and Deconvolution change only ReLUs")
+    save_palette(fig, "saliency_relu.png")
+
+
+def saliency_methods(ctx: Context) -> None:
+    """The saliency methods of the package on the ReLU twin, same photo and class."""
+    from visualization.pytorch.saliency import (
+        GradientXInput,
+        GuidedBackprop,
+        IntegratedGradients,
+        Occlusion,
+        SmoothGrad,
+        VanillaGradient,
+    )
+
+    twin = relu_twin(ctx.model)
+    panels = [
+        ("gradient", VanillaGradient(twin), False),
+        ("SmoothGrad (gradient, 16 samples)", SmoothGrad(VanillaGradient(twin), n_samples=16, seed=0), False),
+        ("gradient x input", GradientXInput(twin), True),
+        ("Integrated Gradients (32 steps)", IntegratedGradients(twin, n_steps=32), True),
+        ("Guided Backprop", GuidedBackprop(twin), False),
+        ("SmoothGrad (Guided Backprop)", SmoothGrad(GuidedBackprop(twin), n_samples=16, seed=0), False),
+        ("Occlusion of log p (48 px, stride 24)", Occlusion(twin, window=(48, 48), stride=(24, 24)), True),
+    ]
+
+    def log_prob(out: torch.Tensor) -> torch.Tensor:  # occlusion: a grey patch raises every logit of the twin
+        return torch.log_softmax(out, dim=1)[:, PREDICTED]
+
+    fig, axes = plt.subplots(2, 4, figsize=(12, 6.4), layout="constrained")
+    axes = axes.ravel()
+    axes[0].imshow(ctx.image)
+    axes[0].set_title("input", fontsize=9)
+    axes[0].set_xticks([])
+    axes[0].set_yticks([])
+    for ax, (title, method, signed) in zip(axes[1:], panels):
+        _show_map(
+            ax,
+            method.compute(ctx.x, log_prob if isinstance(method, Occlusion) else PREDICTED).attributions,
+            title + ("\n(signed sum: red +, blue -)" if signed else "\n|attribution|"),
+            signed,
+        )
+    fig.suptitle(f"Saliency for '{ctx.names[PREDICTED]}' on the ReLU twin of EfficientNet-Lite0")
+    save_palette(fig, "saliency_methods.png")
+
+
+def saliency_sanity(ctx: Context) -> None:
+    """Cascading randomization (Adebayo et al. 2018) of the ReLU twin: gradient vs Guided Backprop."""
+    from visualization.pytorch.metrics import model_parameter_randomization
+    from visualization.pytorch.saliency import GuidedBackprop, VanillaGradient
+
+    twin = relu_twin(ctx.model)
+    layers = ["_fc", "_conv_head", "_blocks.15._project_conv", "_blocks.15._depthwise_conv", "_blocks.14._project_conv"]
+    fig, axes = plt.subplots(2, len(layers) + 1, figsize=(14, 5.4), layout="constrained")
+    for r, method in enumerate([VanillaGradient(twin), GuidedBackprop(twin)]):
+        res = model_parameter_randomization(twin, method, ctx.x, PREDICTED, layers=layers, keep_maps=True)
+        maps = [res.original_maps[0], *[m[0] for m in res.randomized_maps]]
+        titles = ["pretrained", *[f"+ {n}\nSpearman {s:+.2f}" for n, s in zip(layers, res.spearman[:, 0])]]
+        for c, (m, t) in enumerate(zip(maps, titles)):
+            axes[r, c].imshow(np.clip(m / (np.percentile(m, 99) or 1.0), 0, 1), cmap="inferno")
+            axes[r, c].set_title(t, fontsize=9)
+            axes[r, c].set_xticks([])
+            axes[r, c].set_yticks([])
+        axes[r, 0].set_ylabel(method.method_name)
+    fig.suptitle(
+        "Cascading randomization of the ReLU twin from the top (each column re-draws one more layer):\n"
+        "the gradient changes, Guided Backprop keeps drawing the cat"
+    )
+    save_palette(fig, "saliency_sanity.png")
+
+
+def actmax_tv(ctx: Context) -> None:
+    """Activation maximization of one class with three strengths of the TV regularizer."""
+    from visualization.models.imagenet import MEAN, STD
+    from visualization.pytorch.activation_maximization import ActivationMaximization
+
+    am = ActivationMaximization(ctx.model, image_size=128, mean=MEAN, std=STD)
+    weights = [0.0, 0.1, 1.0]
+    fig, axes = plt.subplots(1, len(weights) + 1, figsize=(13, 3.6), layout="constrained")
+    for ax, tv in zip(axes, weights):
+        res = am.maximize(class_index=11, steps=256, tv_weight=tv, seed=0)  # 11: 'goldfinch'
+        ax.imshow(res.image)
+        ax.set_title(f"tv_weight={tv}: logit {res.value:.1f}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        axes[-1].plot(res.history, label=f"tv_weight={tv}")
+    axes[-1].set_xlabel("Adam step")
+    axes[-1].set_ylabel("'goldfinch' logit (jittered image)")
+    axes[-1].legend(fontsize=8)
+    fig.suptitle(f"Activation maximization of '{ctx.names[11]}' (128 x 128, 256 steps, fft parameterization)")
+    save_palette(fig, "actmax_tv.png")
+
+
 FIGURES: dict[str, Callable[[Context], None]] = {
     "conv_edge_kernels": conv_edge_kernels,
     "filters_stem": filters_stem,
@@ -407,6 +596,11 @@ FIGURES: dict[str, Callable[[Context], None]] = {
     "sanity_check": sanity_check,
     "cam_family": cam_family,
     "parity": parity,
+    "cam_several_objects": cam_several_objects,
+    "saliency_relu": saliency_relu,
+    "saliency_methods": saliency_methods,
+    "saliency_sanity": saliency_sanity,
+    "actmax_tv": actmax_tv,
 }
 
 

@@ -2,17 +2,22 @@
 
 The notebooks are generated, not edited by hand: change a cell here and run
 
-    python scripts/make_notebooks.py           # rewrite notebooks/*.ipynb
-    python scripts/make_notebooks.py --check   # exit 1 if a notebook differs from this source
+    python scripts/make_notebooks.py             # rewrite notebooks/*.ipynb (cells only, no outputs)
+    python scripts/make_notebooks.py --execute   # run them and keep their figures, for the repository page
+    python scripts/make_notebooks.py --check     # exit 1 if a notebook's cells differ from this source
 
-They are stored without outputs or execution counts and with fixed cell ids, so running the script
-twice gives identical files and a diff shows only real changes. ``tests/test_notebooks.py`` executes
-every notebook and checks that the committed files match this script.
+Cells have fixed ids, so running the script twice gives identical files and a diff shows only real
+changes. ``--execute`` (a few minutes) stores the outputs a student should see when browsing the
+repository: text, and figures as small palette PNGs (60 dpi, at most 720 px wide); interactive plotly
+outputs become a one-line note. ``tests/test_notebooks.py`` executes every notebook from its cells
+alone (committed outputs are removed first, never rewritten) and checks that the committed cells match
+this script and that the committed outputs stay small.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import textwrap
 from pathlib import Path
@@ -38,7 +43,7 @@ OVERVIEW = [
         """
         # 01 概览：预训练网络在"看"哪里？
 
-        这一组笔记本对应教程的五章，用同一个工具包 `visualization` 把卷积神经网络（CNN）内部"打开来看"：
+        这一组笔记本对应教程的各章，用同一个工具包 `visualization` 把卷积神经网络（CNN）内部"打开来看"：
 
         | 笔记本 | 内容 |
         |---|---|
@@ -47,6 +52,7 @@ OVERVIEW = [
         | 03 特征图分析 | 不同深度的特征图、交互式与 3D 视图、"死"通道、训练过程中的特征图动画 |
         | 04 CAM 技术 | Grad-CAM、Grad-CAM++、Score-CAM 的公式与对比，一个可以手算验证的小网络 |
         | 05 框架对比 | 同一份权重在 PyTorch 与 PaddlePaddle 中的数值、权重转换、速度与 API 差异 |
+        | 07 显著图与激活最大化 | 梯度、SmoothGrad、积分梯度、遮挡、Guided Backprop；健全性检查；TV 正则的激活最大化 |
 
         全部在 CPU 上运行，不需要联网：预训练权重随 pip 包一起安装，示例照片来自 scikit-image 自带的 CC0 图片。
         图中的文字使用英文（避免缺少中文字体时出现方框），说明文字使用中文。
@@ -1470,12 +1476,604 @@ COMPARISON = [
     ),
 ]
 
+# --------------------------------------------------------------------------------------------- exercise answers
+# Each chapter's exercises (the last section of docs/0N-*.md) are answered at the end of its notebook.
+# The cells import what they need, so they also run on their own.
+OVERVIEW_ANSWERS = [
+    md(
+        """
+        ## 练习答案（第 01 章第 7 节）
+
+        **练习 1**：咖啡杯的照片。前几名是 "espresso"、"cup" 一类；热力图落在杯中的咖啡和杯沿上。
+        """
+    ),
+    code(
+        """
+        import numpy as np
+        import torch
+        from skimage import data
+
+        from visualization.models import imagenet_class_names, load_model, preprocess
+        from visualization.pytorch.cam_visualizer import GradCAM
+
+        model = load_model("efficientnet-lite0", framework="torch")
+        names = imagenet_class_names()
+        arr_coffee, crop_coffee = preprocess(data.coffee())
+        x_coffee = torch.from_numpy(arr_coffee)[None]
+        with torch.no_grad():
+            p = torch.softmax(model(x_coffee), dim=1)[0]
+        top3 = p.argsort(descending=True)[:3].tolist()
+        print([(c, names[c], round(float(p[c]), 3)) for c in top3])
+        fig = GradCAM(model, "_blocks.15").visualize_cam(x_coffee, top3[0], original_image=crop_coffee, class_names=names)
+        """
+    ),
+    md(
+        """
+        **练习 2**：两种猫的热力图几乎一样（相关系数接近 1）。两个类别在最后一层共用大部分"猫"的特征，
+        Grad-CAM 的通道权重也就相近；要看出区别，得解释差别本身，例如用目标函数 `out[:, 282] - out[:, 285]`。
+        """
+    ),
+    code(
+        """
+        arr_cat, _ = preprocess(data.chelsea())
+        x_cat = torch.from_numpy(arr_cat)[None]
+        cam = GradCAM(model, "_blocks.15")
+        h_tiger, h_egypt = cam.generate_cam(x_cat, 282), cam.generate_cam(x_cat, 285)
+        print(f"相关系数 {np.corrcoef(h_tiger.ravel(), h_egypt.ravel())[0, 1]:.2f}")
+        """
+    ),
+    md("**练习 3**：错误信息列出最接近的层名（`_blocks.15` 等），并说明怎样列出全部层名。"),
+    code(
+        """
+        try:
+            GradCAM(model, "_block.15")
+        except KeyError as err:  # LayerNotFoundError 是 KeyError 的子类
+            print(str(err)[:300])
+        """
+    ),
+]
+
+CONVOLUTION_ANSWERS = [
+    md(
+        """
+        ## 练习答案（第 02 章第 7 节）
+
+        **练习 1**：$\\lfloor (64 + 2 - 5)/2 \\rfloor + 1 = 31$，输出 `(1, 16, 31, 31)`。
+        """
+    ),
+    code(
+        """
+        import numpy as np
+        import torch
+        import torch.nn.functional as F
+        from skimage import color, data
+
+        print(torch.nn.Conv2d(3, 16, kernel_size=5, stride=2, padding=1)(torch.zeros(1, 3, 64, 64)).shape)
+        """
+    ),
+    md(
+        """
+        **练习 2**：三个 3×3 卷积的感受野是 $1 + 3 \\times 2 = 7$，和一个 7×7 卷积相同；
+        参数量 $3 \\times 9 = 27$ 对 $49$，而且中间还能插入两次非线性。
+        """
+    ),
+    code(
+        """
+        r = 1
+        for _ in range(3):
+            r += 3 - 1  # r_out = r_in + (k - 1) * j，步长 1 时 j = 1
+        print("感受野", r, "参数", 3 * 3 * 3, "对", 7 * 7)
+        """
+    ),
+    md("**练习 3**：对角线一侧为正、另一侧为负的核，只对“左上到右下”方向的边缘有强响应。"),
+    code(
+        """
+        import matplotlib.pyplot as plt
+
+        grey = torch.from_numpy(color.rgb2gray(data.chelsea()).astype(np.float32))[None, None]
+        diagonal = torch.tensor([[0.0, 1.0, 1.0], [-1.0, 0.0, 1.0], [-1.0, -1.0, 0.0]])[None, None]
+        response = F.conv2d(grey, diagonal, padding=1)[0, 0]
+        fig, axes = plt.subplots(1, 2, figsize=(8, 3.2), layout="constrained")
+        axes[0].imshow(grey[0, 0], cmap="gray")
+        axes[1].imshow(response.abs(), cmap="magma")
+        for ax in axes:
+            ax.axis("off")
+        """
+    ),
+]
+
+FEATURE_MAPS_ANSWERS = [
+    md(
+        """
+        ## 练习答案（第 03 章第 10 节）
+
+        **练习 1**：处处 $\\le 0$ 的通道数和每层的空间尺寸（56×56、14×14、7×7）。块的输出是线性瓶颈，没有激活函数，
+        可以取负值：`_blocks.15` 在这张图上有二十来个通道处处 $\\le 0$，但这只说明它们对这张图没有正响应，不是"死"通道。
+        判断死通道要像第 3 节那样，在激活函数之后的层上、对多张图统计。
+        """
+    ),
+    code(
+        """
+        import matplotlib.pyplot as plt
+        import numpy as np
+        import torch
+        from skimage import data
+
+        from visualization.models import load_model, preprocess
+        from visualization.pytorch.layer_visualizer import CNNLayerVisualizer
+
+        model = load_model("efficientnet-lite0", framework="torch")
+        v = CNNLayerVisualizer(model)
+        arr_cat, crop_cat = preprocess(data.chelsea())
+        x_cat = torch.from_numpy(arr_cat)[None]
+        for layer in ["_blocks.2", "_blocks.8", "_blocks.15"]:
+            maps = v.get_feature_maps(x_cat, layer)[0]
+            dead = int((maps.reshape(len(maps), -1).max(axis=1) <= 0).sum())
+            print(f"{layer:10s} 形状 {maps.shape}，最大值不超过 0 的通道 {dead}")
+        """
+    ),
+    md("**练习 2**：平均激活最大的通道。"),
+    code(
+        """
+        maps4 = v.get_feature_maps(x_cat, "_blocks.4")[0]
+        best = int(maps4.mean(axis=(1, 2)).argmax())
+        fig, axes = plt.subplots(1, 2, figsize=(7, 3.2), layout="constrained")
+        axes[0].imshow(crop_cat)
+        axes[1].imshow(maps4[best], cmap="viridis")
+        axes[1].set_title(f"_blocks.4 channel {best}")
+        for ax in axes:
+            ax.axis("off")
+        """
+    ),
+    md(
+        """
+        **练习 3**：两张完全不同的照片，最活跃的通道仍有一部分重合：这些通道响应的是很多图片都有的纹理和颜色，
+        而不是"猫"或"咖啡"本身。
+        """
+    ),
+    code(
+        """
+        arr_coffee, _ = preprocess(data.coffee())
+        maps_coffee = v.get_feature_maps(torch.from_numpy(arr_coffee)[None], "_blocks.4")[0]
+        top_cat = set(np.argsort(maps4.mean(axis=(1, 2)))[-5:].tolist())
+        top_coffee = set(np.argsort(maps_coffee.mean(axis=(1, 2)))[-5:].tolist())
+        print("猫", sorted(top_cat), "咖啡", sorted(top_coffee), "重合", sorted(top_cat & top_coffee))
+        """
+    ),
+]
+
+CAM_ANSWERS = [
+    md(
+        """
+        ## 练习答案（第 04 章第 22 节）
+
+        **练习 1**：在 `_act1` 上 Grad-CAM 的权重是全连接权重除以 $hw = 49$，所以 `raw` 之比是常数 1/49。
+        """
+    ),
+    code(
+        """
+        from pathlib import Path
+
+        import numpy as np
+        import torch
+        from skimage import data
+
+        import visualization
+        from visualization.models import load_model, preprocess
+        from visualization.models.imagenet import MEAN, STD
+        from visualization.pytorch.cam_visualizer import CAM, GradCAM, GradCAMPlusPlus, LayerCAM
+
+        model = load_model("efficientnet-lite0", framework="torch")
+        arr_cat, _ = preprocess(data.chelsea())
+        x_cat = torch.from_numpy(arr_cat)[None]
+        raw_cam = CAM(model, "_act1").compute(x_cat, 282).raw[0]
+        raw_grad = GradCAM(model, "_act1").compute(x_cat, 282).raw[0]
+        mask = raw_cam > 1e-3 * raw_cam.max()
+        ratio = raw_grad[mask] / raw_cam[mask]
+        print(f"比值 {ratio.mean():.5f} ± {ratio.std():.1e}，1/49 = {1 / 49:.5f}")
+        """
+    ),
+    md(
+        """
+        **练习 2**：拼图（第 04 章第 20 节）在两层上的四象限平均值。两层都把猫和狗分开了；`_act1`（激活之后、紧接分类器）
+        漏到另一类动物上的更少，但解释"狗"时几乎只剩左下的萨摩耶，`_blocks.15` 则两只狗都覆盖到了，同时也漏到左上的猫上一些。
+        """
+    ),
+    code(
+        """
+        pets = Path(visualization.__file__).resolve().parents[1] / "tests" / "data" / "pets"
+        files = ["cats/Egyptian_Mau_10.jpg", "dogs/beagle_10.jpg", "dogs/samoyed_108.jpg", "cats/Bengal_123.jpg"]
+        tiles = [np.asarray(preprocess(pets / f)[1].resize((160, 160))) for f in files]
+        grid = np.concatenate([np.concatenate(tiles[:2], axis=1), np.concatenate(tiles[2:], axis=1)], axis=0)
+        x_grid = torch.from_numpy(((grid - np.float32(MEAN)) / np.float32(STD)).transpose(2, 0, 1).astype(np.float32))[None]
+
+
+        def quadrants(h):
+            k = h.shape[0] // 2
+            return np.round([h[:k, :k].mean(), h[:k, k:].mean(), h[k:, :k].mean(), h[k:, k:].mean()], 2)
+
+
+        targets = {"cats": lambda out: out[:, 281:286].sum(dim=1), "dogs": lambda out: out[:, 151:269].sum(dim=1)}
+        for layer in ["_blocks.15", "_act1"]:
+            for label, target in targets.items():
+                print(f"{layer:10s} {label}: 左上 右上 左下 右下 = {quadrants(GradCAM(model, layer).generate_cam(x_grid, target))}")
+        """
+    ),
+    md(
+        "**练习 3**：`_blocks.10`（20×20）上四个象限几乎一样亮：这一层还在描述纹理和边缘，几乎不区分猫和狗。"
+        "分辨率更高，类别信息却更少。"
+    ),
+    code(
+        """
+        for cls in (GradCAM, GradCAMPlusPlus, LayerCAM):
+            print(f"{cls.__name__:16s}", quadrants(cls(model, "_blocks.10").generate_cam(x_grid, targets["cats"])))
+        """
+    ),
+    md(
+        "**练习 4**：几乎没有变化。只解释猫类之和时，狗的位置本来就接近 0（ReLU 去掉了负的证据）；"
+        "减去狗类别的平均 logit 只稍微改变了通道权重。"
+    ),
+    code(
+        """
+        def cat_not_dog(out):
+            return out[:, 281:286].sum(dim=1) - out[:, 151:269].mean(dim=1)
+
+
+        print("猫之和     ", quadrants(GradCAM(model, "_blocks.15").generate_cam(x_grid, targets["cats"])))
+        print("更像猫不像狗", quadrants(GradCAM(model, "_blocks.15").generate_cam(x_grid, cat_not_dog)))
+        """
+    ),
+]
+
+COMPARISON_ANSWERS = [
+    md(
+        """
+        ## 练习答案（第 05 章第 11 节）
+
+        **练习 1**：Paddle 的 `Linear(4, 3)` 权重是 `(4, 3)`（输入在前），`torch_to_paddle_state_dict` 会把它转置。
+        """
+    ),
+    code(
+        """
+        import numpy as np
+        import paddle
+        import torch
+        from skimage import data
+
+        from visualization.convert import torch_to_paddle_state_dict
+        from visualization.models import load_model, preprocess
+        from visualization.paddle.cam_visualizer import GradCAMPlusPlus as PaddleGradCAMPlusPlus
+        from visualization.pytorch.cam_visualizer import GradCAM, GradCAMPlusPlus
+
+        torch_linear = torch.nn.Linear(4, 3)
+        paddle_linear = paddle.nn.Linear(4, 3)
+        print("torch", tuple(torch_linear.weight.shape), "paddle", tuple(paddle_linear.weight.shape))
+        paddle_linear.set_state_dict(torch_to_paddle_state_dict(torch_linear.state_dict(), paddle_linear))
+        v = np.random.default_rng(0).random((2, 4)).astype(np.float32)
+        diff = np.abs(torch_linear(torch.from_numpy(v)).detach().numpy() - paddle_linear(paddle.to_tensor(v)).numpy()).max()
+        print(f"输出最大差 {diff:.1e}")
+        """
+    ),
+    md("**练习 2**：Grad-CAM++ 在两个框架里的差在 $10^{-5}$ 以内。"),
+    code(
+        """
+        arr_cat, _ = preprocess(data.chelsea())
+        tmodel = load_model("efficientnet-lite0", framework="torch")
+        pmodel = load_model("efficientnet-lite0", framework="paddle")
+        h_torch = GradCAMPlusPlus(tmodel, "_blocks.15").generate_cam(torch.from_numpy(arr_cat)[None], 282)
+        h_paddle = PaddleGradCAMPlusPlus(pmodel, "_blocks.15").generate_cam(paddle.to_tensor(arr_cat[None]), 282)
+        print(f"max |torch - paddle| = {np.abs(h_torch - h_paddle).max():.1e}")
+        """
+    ),
+    md("**练习 3**：自己测比值。各重复 5 次取中位数；Grad-CAM 通常只比一次前向多 10%–50%（机器忙时波动更大）。"),
+    code(
+        """
+        x_cat = torch.from_numpy(arr_cat)[None]
+        cam = GradCAM(tmodel, "_blocks.15")
+
+
+        def median_ms(fn, repeats=5):
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - start)
+            return 1000 * float(np.median(times))
+
+
+        with torch.no_grad():
+            tmodel(x_cat)  # 预热
+        forward_ms = median_ms(lambda: tmodel(x_cat).detach())
+        cam_ms = median_ms(lambda: cam.generate_cam(x_cat, 282))
+        print(f"前向 {forward_ms:.1f} ms，Grad-CAM {cam_ms:.1f} ms，比值 {cam_ms / forward_ms:.2f}")
+        """
+    ),
+]
+
+
+# --------------------------------------------------------------------------------------------- 07
+SALIENCY = [
+    md(
+        """
+        # 07 显著图与激活最大化
+
+        对应教程第 07 章（`docs/07-saliency-and-activation-maximization.md`）。CAM 在某一层上回答"哪里重要"；
+        显著图直接在**输入像素**上回答，激活最大化则反过来**合成**一张让某个类别得分最高的图片。
+
+        本篇依次做：梯度、SmoothGrad、梯度×输入、积分梯度、遮挡、Guided Backprop 与反卷积网络；
+        用参数随机化检验看哪些图真的依赖模型；最后用 TV 正则做激活最大化。结尾是第 07 章练习的答案。
+        """
+    ),
+    code(
+        """
+        import copy
+        import warnings
+
+        import matplotlib.pyplot as plt
+        import numpy as np
+        import torch
+        from skimage import data
+
+        from visualization.models import imagenet_class_names, load_model, preprocess
+        from visualization.models.imagenet import MEAN, STD
+        from visualization.pytorch.activation_maximization import ActivationMaximization
+        from visualization.pytorch.metrics import model_parameter_randomization, spearman_rank_correlation
+        from visualization.pytorch.saliency import (
+            Deconvolution,
+            GradientXInput,
+            GuidedBackprop,
+            IntegratedGradients,
+            Occlusion,
+            SmoothGrad,
+            VanillaGradient,
+        )
+
+        torch.manual_seed(0)
+        model = load_model("efficientnet-lite0", framework="torch")
+        names = imagenet_class_names()
+        arr, crop = preprocess(data.chelsea())
+        x = torch.from_numpy(arr)[None]
+        TIGER_CAT, VIZSLA = 282, 211
+
+
+        def show(ax, attributions, title, signed=False):
+            \"\"\"|归因|（三个颜色通道取最大）或带符号的和，在第 99 百分位处截断。\"\"\"
+            a = np.asarray(attributions)[0]
+            if signed:
+                m = a.sum(axis=0)
+                lim = np.percentile(np.abs(m), 99) or 1.0
+                ax.imshow(m, cmap="RdBu_r", vmin=-lim, vmax=lim)
+            else:
+                m = np.abs(a).max(axis=0)
+                ax.imshow(np.clip(m / (np.percentile(m, 99) or 1.0), 0, 1), cmap="inferno")
+            ax.set_title(title, fontsize=9)
+            ax.axis("off")
+        """
+    ),
+    md(
+        """
+        ## 1. ReLU6 网络上，Guided Backprop 就是梯度
+
+        Guided Backprop 和反卷积网络只改写 **ReLU** 的反向传播。EfficientNet-Lite0 用的是 ReLU6，
+        工具包不替它"发明"引导规则，于是两种方法退化成普通梯度，并发出 `RuntimeWarning`：
+        """
+    ),
+    code(
+        """
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            g = VanillaGradient(model).compute(x, TIGER_CAT).attributions
+            gb = GuidedBackprop(model).compute(x, TIGER_CAT).attributions
+        print(caught[0].category.__name__, ":", str(caught[0].message)[:100], "...")
+        print("与梯度逐元素相同：", np.allclose(g, gb))
+        """
+    ),
+    md(
+        """
+        为了看到它们真正的样子，复制一份模型，把每个 `nn.ReLU6` 换成 `nn.ReLU`（权重不变）。
+        这个**孪生网络**已经不是训练出来的那个网络，但它对这张照片的前三名仍然都是猫：
+        """
+    ),
+    code(
+        """
+        def relu_twin(net):
+            twin = copy.deepcopy(net)
+            for module in list(twin.modules()):
+                for child_name, child in list(module.named_children()):
+                    if isinstance(child, torch.nn.ReLU6):
+                        setattr(module, child_name, torch.nn.ReLU())
+            return twin
+
+
+        twin = relu_twin(model)
+        with torch.no_grad():
+            for label, net in [("ReLU6", model), ("ReLU twin", twin)]:
+                p = torch.softmax(net(x), dim=1)[0]
+                print(label, [(names[c], round(float(p[c]), 3)) for c in p.argsort(descending=True)[:3].tolist()])
+        """
+    ),
+    md(
+        """
+        ## 2. 梯度与 SmoothGrad
+
+        `visualize_saliency` 画出"原图 | 显著图 | 带符号的和 | 叠加"。SmoothGrad 对加了噪声的 `n_samples` 份输入求平均（这里只取 4 份，为了快；论文建议 50 份左右）。
+        """
+    ),
+    code(
+        """
+        fig = VanillaGradient(twin).visualize_saliency(x, TIGER_CAT, original_image=crop, class_names=names)
+        """
+    ),
+    code(
+        """
+        fig = SmoothGrad(VanillaGradient(twin), n_samples=4, noise_level=0.15, seed=0).visualize_saliency(
+            x, TIGER_CAT, original_image=crop, class_names=names
+        )
+        """
+    ),
+    md(
+        """
+        ## 3. 梯度×输入与积分梯度：完备性
+
+        积分梯度的归因之和应当等于 $S(x) - S(x')$（基准图 $x'$ 默认全 0）。这里用 8 个求积节点，只是近似相等（练习 1 看步数的影响）：
+        """
+    ),
+    code(
+        """
+        with torch.no_grad():
+            gap = float(twin(x)[0, TIGER_CAT] - twin(torch.zeros_like(x))[0, TIGER_CAT])
+        ig_attr = IntegratedGradients(twin, n_steps=8, internal_batch_size=8).compute(x, TIGER_CAT).attributions
+        gxi_attr = GradientXInput(twin).compute(x, TIGER_CAT).attributions
+        print(f"IG 归因之和 {ig_attr.sum():.2f}，S(x) - S(x') = {gap:.2f}")
+        fig, axes = plt.subplots(1, 3, figsize=(10, 3.4), layout="constrained")
+        axes[0].imshow(crop)
+        axes[0].axis("off")
+        show(axes[1], gxi_attr, "gradient x input (signed)", signed=True)
+        show(axes[2], ig_attr, "Integrated Gradients, 8 steps (signed)", signed=True)
+        """
+    ),
+    md(
+        """
+        ## 4. 遮挡：看 logit 还是看 log 概率
+
+        灰色方块会让孪生网络的**所有** logit 一起升高，所以以 logit 为目标时几乎整张图都是负值。
+        以 log 概率为目标（softmax 之后类别之间相互竞争）才能看出"遮住这里，判断变了多少"。
+        """
+    ),
+    code(
+        """
+        def log_prob(out):
+            return torch.log_softmax(out, dim=1)[:, TIGER_CAT]
+
+
+        occ = Occlusion(twin, window=(56, 56), stride=(56, 56))  # 4x4 个位置：粗，但快
+        occ_logit = occ.compute(x, TIGER_CAT).attributions
+        occ_logp = occ.compute(x, log_prob).attributions
+        fig, axes = plt.subplots(1, 2, figsize=(7, 3.4), layout="constrained")
+        show(axes[0], occ_logit, f"logit: {(occ_logit[0].sum(0) < 0).mean():.0%} negative", signed=True)
+        show(axes[1], occ_logp, f"log p: {(occ_logp[0].sum(0) < 0).mean():.0%} negative", signed=True)
+        """
+    ),
+    md(
+        """
+        ## 5. Guided Backprop 与反卷积网络
+
+        在孪生网络上，它们与梯度完全不同：Guided Backprop 勾出清晰的轮廓，反卷积网络则是一片棋盘格。
+        """
+    ),
+    code(
+        """
+        g_twin = VanillaGradient(twin).compute(x, TIGER_CAT).attributions
+        fig, axes = plt.subplots(1, 3, figsize=(10, 3.6), layout="constrained")
+        for ax, (label, a) in zip(
+            axes,
+            [
+                ("gradient", g_twin),
+                ("Guided Backprop", GuidedBackprop(twin).compute(x, TIGER_CAT).attributions),
+                ("Deconvolution", Deconvolution(twin).compute(x, TIGER_CAT).attributions),
+            ],
+        ):
+            show(ax, a, f"{label}\\ncorrelation with gradient {np.corrcoef(a.ravel(), g_twin.ravel())[0, 1]:+.2f}")
+        """
+    ),
+    md(
+        """
+        ## 6. 健全性检查
+
+        从顶层往下级联随机化权重：梯度图随之改变，Guided Backprop 的图几乎不变——它主要反映输入的边缘，而不是模型的判断依据。
+        """
+    ),
+    code(
+        """
+        layers = ["_fc", "_conv_head", "_blocks.15._project_conv"]
+        fig, axes = plt.subplots(2, len(layers) + 1, figsize=(11, 5.6), layout="constrained")
+        for row, method in enumerate([VanillaGradient(twin), GuidedBackprop(twin)]):
+            check = model_parameter_randomization(twin, method, x, TIGER_CAT, layers=layers, keep_maps=True)
+            maps = [check.original_maps[0], *[m[0] for m in check.randomized_maps]]
+            titles = ["pretrained", *[f"+ {n}\\nSpearman {s:+.2f}" for n, s in zip(layers, check.spearman[:, 0])]]
+            for ax, m, t in zip(axes[row], maps, titles):
+                ax.imshow(np.clip(m / (np.percentile(m, 99) or 1.0), 0, 1), cmap="inferno")
+                ax.set_title(f"{method.method_name}: {t}", fontsize=8)
+                ax.axis("off")
+        """
+    ),
+    md(
+        """
+        ## 7. 激活最大化与 TV 正则
+
+        从灰色噪声图出发对图片做梯度上升，让"goldfinch"（11）的 logit 最大。`tv_weight` 越大图片越平滑。
+        为了运行快，这里只用 48×48、32 步，三种强度的差别还不明显；第 07 章的图用的是 128×128、256 步。
+        """
+    ),
+    code(
+        """
+        am = ActivationMaximization(model, image_size=48, mean=MEAN, std=STD)
+        fig, axes = plt.subplots(1, 3, figsize=(9, 3.3), layout="constrained")
+        for ax, tv in zip(axes, [0.0, 0.1, 1.0]):
+            r = am.maximize(class_index=11, steps=32, tv_weight=tv, seed=0)
+            ax.imshow(r.image)
+            ax.set_title(f"tv_weight={tv}: logit {r.value:.1f}", fontsize=9)
+            ax.axis("off")
+        """
+    ),
+    md(
+        """
+        ## 练习答案
+
+        **练习 1**：积分梯度的步数与完备性误差。下面的输出里，4 步时误差很大，8 步降到百分之几，但 32 步并没有更好：
+        误差没有随步数一直下降。沿着从灰图到照片的直线，ReLU 网络的得分是分段线性的，有很多折点，
+        Gauss-Legendre 这类高阶求积公式假设被积函数光滑，在折点处并不占优；可以自己试试 128 步，
+        或者换成 `method="riemann_trapezoid"`。完备性是检查步数够不够的好工具，但不要指望它随步数单调变好。
+        """
+    ),
+    code(
+        """
+        for n_steps in (4, 8, 32):
+            attr = IntegratedGradients(twin, n_steps=n_steps, internal_batch_size=16).compute(x, TIGER_CAT).attributions
+            print(f"n_steps={n_steps:3d}: 相对误差 {abs(attr.sum() - gap) / abs(gap):.1%}")
+        """
+    ),
+    md(
+        """
+        **练习 2**：换一个类别，图变不变？Guided Backprop 对"虎斑猫"和"维希拉猎犬"给出几乎相同的图（秩相关接近 1），
+        梯度则明显不同：Guided Backprop 对类别不敏感，这和参数随机化检验的结论一致。
+        """
+    ),
+    code(
+        """
+        for method in (VanillaGradient(twin), GuidedBackprop(twin)):
+            cat_map, dog_map = (method.generate_saliency(x, c) for c in (TIGER_CAT, VIZSLA))
+            rho = float(spearman_rank_correlation(cat_map[None], dog_map[None])[0])
+            print(f"{method.method_name:16s} 猫 vs 狗 秩相关 {rho:+.2f}")
+        """
+    ),
+    md(
+        """
+        **练习 3**：见第 4 节的两张图。以 logit 为目标时，灰色方块让所有类别的 logit 一起升高，
+        "遮住后得分下降"几乎处处为负；log 概率减去了所有类别共同的变化（$\\log p_c = z_c - \\log\\sum_k e^{z_k}$），
+        只剩下这一类相对于其他类的变化，正负各半，幅度很小：这张特写里猫到处都是，遮住任何一块判断都不变。
+
+        **练习 4**：`_blocks.4` 前 8 个通道喜欢的图案。浅层通道多是某个方向的条纹或某种颜色，
+        与第 03 章中这一层特征图在猫的胡须、眼睛边缘上的响应相互印证。
+        """
+    ),
+    code(
+        """
+        fig = ActivationMaximization(model, image_size=64, mean=MEAN, std=STD).visualize_channels(
+            "_blocks.4", range(8), ncols=8, steps=16, batch_size=8
+        )
+        """
+    ),
+]
+
+
 NOTEBOOKS = {
-    "01-overview.ipynb": OVERVIEW,
-    "02-convolution-layers.ipynb": CONVOLUTION,
-    "03-feature-map-analysis.ipynb": FEATURE_MAPS,
-    "04-cam-techniques.ipynb": CAM,
-    "05-comparison-guide.ipynb": COMPARISON,
+    "01-overview.ipynb": OVERVIEW + OVERVIEW_ANSWERS,
+    "02-convolution-layers.ipynb": CONVOLUTION + CONVOLUTION_ANSWERS,
+    "03-feature-map-analysis.ipynb": FEATURE_MAPS + FEATURE_MAPS_ANSWERS,
+    "04-cam-techniques.ipynb": CAM + CAM_ANSWERS,
+    "05-comparison-guide.ipynb": COMPARISON + COMPARISON_ANSWERS,
+    "07-saliency-and-activation-maximization.ipynb": SALIENCY,
 }
 
 
@@ -1499,21 +2097,138 @@ def render(name: str) -> str:
     return nbformat.writes(build(NOTEBOOKS[name])) + "\n"
 
 
+def strip_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of ``nb`` without outputs and execution counts: what :func:`build` writes."""
+    clean = copy.deepcopy(nb)
+    for cell in clean.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+            cell.metadata.pop("execution", None)
+    return clean
+
+
+def source_text(path: Path) -> str:
+    """The committed notebook at ``path`` with its outputs removed, in :func:`render`'s format."""
+    return nbformat.writes(strip_outputs(nbformat.read(path, as_version=4))) + "\n"
+
+
+def keep_outputs(nb: nbformat.NotebookNode, old: nbformat.NotebookNode) -> int:
+    """Copy the stored outputs of ``old`` into ``nb`` for every code cell whose id and source are unchanged
+    (and that follows only unchanged code cells, since a changed cell may change what later cells print)."""
+    previous = {c.id: c for c in old.cells if c.cell_type == "code"}
+    kept = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        before = previous.get(cell.id)
+        if before is None or before.source != cell.source:
+            break
+        cell.outputs, cell.execution_count = before.outputs, before.execution_count
+        kept += 1
+    return kept
+
+
+#: Outputs kept when a notebook is executed for the repository page (``--execute``): PNG figures
+#: redrawn at this many dots per inch, at most this wide, as 256-colour palette images.
+OUTPUT_DPI = 60
+OUTPUT_MAX_WIDTH = 720
+STREAM_MAX_CHARS = 4000
+
+
+def _small_png(data: str) -> str:
+    import base64
+    import io
+
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB")
+    if img.width > OUTPUT_MAX_WIDTH:
+        img = img.resize((OUTPUT_MAX_WIDTH, round(img.height * OUTPUT_MAX_WIDTH / img.width)), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    img.quantize(colors=256, method=Image.Quantize.MAXCOVERAGE, dither=Image.Dither.NONE).save(
+        buf, "PNG", optimize=True
+    )
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _keep(output: nbformat.NotebookNode) -> nbformat.NotebookNode | None:
+    """The part of one output worth committing: text and small PNGs; interactive (plotly, HTML) outputs
+    become a one-line note, since GitHub's notebook view cannot run them."""
+    if output.output_type == "stream":
+        text = output.text if len(output.text) <= STREAM_MAX_CHARS else output.text[:STREAM_MAX_CHARS] + "\n...\n"
+        return nbformat.v4.new_output("stream", name=output.name, text=text)
+    if output.output_type in ("display_data", "execute_result"):
+        data = output.get("data", {})
+        if "image/png" in data:
+            return nbformat.v4.new_output("display_data", data={"image/png": _small_png(data["image/png"])})
+        if any(k.startswith("application/vnd.plotly") or k == "text/html" for k in data):
+            note = "(interactive figure: run the notebook to explore it)\n"
+            return nbformat.v4.new_output("stream", name="stdout", text=note)
+        if "text/plain" in data:
+            return nbformat.v4.new_output("display_data", data={"text/plain": data["text/plain"][:STREAM_MAX_CHARS]})
+    return None  # errors never get here (execution stops), widgets and the rest are dropped
+
+
+def execute(name: str, timeout: int = 900) -> nbformat.NotebookNode:
+    """Run notebook ``name`` top to bottom (working directory: a temporary folder) and keep small outputs."""
+    import os
+    import tempfile
+
+    from nbclient import NotebookClient
+
+    nb = build(NOTEBOOKS[name])
+    metadata = copy.deepcopy(nb.metadata)  # the kernel adds its language_info; keep build()'s
+    with tempfile.TemporaryDirectory() as tmp:
+        profile = Path(tmp) / "ipython" / "profile_default"
+        profile.mkdir(parents=True)
+        (profile / "ipython_kernel_config.py").write_text(
+            f"c.InlineBackend.figure_formats = {{'png'}}\nc.InlineBackend.rc = {{'figure.dpi': {OUTPUT_DPI}}}\n"
+        )
+        env = dict(os.environ, IPYTHONDIR=str(Path(tmp) / "ipython"), PYTHONPATH=str(ROOT))
+        env.pop("MPLBACKEND", None)  # the inline backend, so that figures become outputs
+        work = Path(tmp) / "work"
+        work.mkdir()
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(work)}})
+        client.record_timing = False
+        client.execute(env=env)
+    nb.metadata = metadata
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in (_keep(o) for o in cell.outputs) if o is not None]
+    nbformat.validate(nb)
+    return nb
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if a notebook differs from this script")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a notebook's cells differ from this script")
+    parser.add_argument(
+        "--execute",
+        nargs="*",
+        metavar="NAME",
+        help="run the notebooks (all, or those whose name starts with NAME) and commit their figures and text outputs",
+    )
     args = parser.parse_args(argv)
     stale = []
     for name in NOTEBOOKS:
         path = NOTEBOOK_DIR / name
         text = render(name)
         if args.check:
-            if not path.exists() or path.read_text(encoding="utf-8") != text:
+            if not path.exists() or source_text(path) != text:
                 stale.append(name)
+        elif args.execute is not None:
+            if args.execute and not any(name.startswith(prefix) for prefix in args.execute):
+                continue
+            NOTEBOOK_DIR.mkdir(exist_ok=True)
+            path.write_text(nbformat.writes(execute(name)) + "\n", encoding="utf-8")
+            print(f"executed {path.relative_to(ROOT)} ({path.stat().st_size // 1024} KiB)")
         else:
             NOTEBOOK_DIR.mkdir(exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-            print(f"wrote {path.relative_to(ROOT)}")
+            nb = build(NOTEBOOKS[name])
+            kept = keep_outputs(nb, nbformat.read(path, as_version=4)) if path.exists() else 0
+            path.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
+            print(f"wrote {path.relative_to(ROOT)} (outputs kept for {kept} unchanged code cells)")
     if stale:
         print(f"out of date (run python scripts/make_notebooks.py): {', '.join(stale)}", file=sys.stderr)
         return 1
