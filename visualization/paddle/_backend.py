@@ -309,7 +309,10 @@ class PaddleBackend(Backend):
 
     def predict(self, model: Any, x: Any) -> np.ndarray:
         with self.eval_mode(model), paddle.no_grad():
-            return self.to_numpy(model(x))
+            out = model(x)
+        if not isinstance(out, paddle.Tensor):
+            raise TargetError(output_hint(out))
+        return self.to_numpy(out)
 
     def read_weights(self, path: str) -> Any:
         return paddle.load(path)

@@ -300,7 +300,10 @@ class TorchBackend(Backend):
 
     def predict(self, model: Any, x: Any) -> np.ndarray:
         with self.eval_mode(model), torch.no_grad():
-            return self.to_numpy(model(x))
+            out = model(x)
+        if not isinstance(out, torch.Tensor):
+            raise TargetError(output_hint(out))
+        return self.to_numpy(out)
 
     def read_weights(self, path: str) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
