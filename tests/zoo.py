@@ -349,17 +349,17 @@ def classes(fw_name: str) -> dict[str, type]:  # one closure per framework
             return self.proj(fw.permute(att @ v, 0, 2, 1, 3).reshape([b, t, c]))
 
     class Mlp(fw.Module):
-        def __init__(self, c):
+        def __init__(self, c, ratio=2):
             super().__init__()
-            self.fc1, self.act, self.fc2 = fw.linear(c, 2 * c), fw.act("gelu"), fw.linear(2 * c, c)
+            self.fc1, self.act, self.fc2 = fw.linear(c, ratio * c), fw.act("gelu"), fw.linear(ratio * c, c)
 
         def forward(self, x):
             return self.fc2(self.act(self.fc1(x)))
 
     class Block(fw.Module):
-        def __init__(self, c, heads):
+        def __init__(self, c, heads, mlp=2):
             super().__init__()
-            self.norm1, self.attn, self.norm2, self.mlp = fw.ln(c), Attention(c, heads), fw.ln(c), Mlp(c)
+            self.norm1, self.attn, self.norm2, self.mlp = fw.ln(c), Attention(c, heads), fw.ln(c), Mlp(c, mlp)
 
         def forward(self, x):
             x = x + self.attn(self.norm1(x))
@@ -376,14 +376,14 @@ def classes(fw_name: str) -> dict[str, type]:  # one closure per framework
             return fw.permute(x.reshape([n, c, -1]), 0, 2, 1)
 
     class ViT(fw.Module):  # ViT/DeiT layout: class token first, blocks[i].norm1, final norm, head
-        def __init__(self, dim=16, depth=2, heads=2, patch=8):
+        def __init__(self, dim=16, depth=2, heads=2, patch=8, image=IMAGE[1], num_classes=NUM_CLASSES, mlp=2):
             super().__init__()
             self.patch_embed = PatchEmbed(dim, patch)
             self.cls_token = fw.param(1, 1, dim)
-            self.pos_embed = fw.param(1, 1 + (IMAGE[1] // patch) ** 2, dim)
-            self.blocks = fw.Sequential(*[Block(dim, heads) for _ in range(depth)])
+            self.pos_embed = fw.param(1, 1 + (image // patch) ** 2, dim)
+            self.blocks = fw.Sequential(*[Block(dim, heads, mlp) for _ in range(depth)])
             self.norm = fw.ln(dim)
-            self.head = fw.linear(dim, NUM_CLASSES)
+            self.head = fw.linear(dim, num_classes)
 
         def forward(self, x):
             x = self.patch_embed(x)
