@@ -13,6 +13,7 @@ every notebook and checks that the committed files match this script.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -1470,12 +1471,26 @@ COMPARISON = [
     ),
 ]
 
+# --------------------------------------------------------------------------------------------- 06
+def chapter_cells(chapter: str) -> list[tuple[str, str]]:
+    """A chapter's text as notebook cells: each ```python block a code cell, the prose between them
+    markdown (``bash`` / ``text`` blocks stay in the markdown), so the notebook is the chapter itself."""
+    text = (ROOT / "docs" / chapter).read_text(encoding="utf-8")
+    cells: list[tuple[str, str]] = []
+    for i, part in enumerate(re.split(r"^```python\n(.*?)^```\s*$", text, flags=re.S | re.M)):
+        part = part.strip("\n")
+        if part:
+            cells.append(("code" if i % 2 else "markdown", part.replace("](images/", "](../docs/images/")))
+    return cells
+
+
 NOTEBOOKS = {
     "01-overview.ipynb": OVERVIEW,
     "02-convolution-layers.ipynb": CONVOLUTION,
     "03-feature-map-analysis.ipynb": FEATURE_MAPS,
     "04-cam-techniques.ipynb": CAM,
     "05-comparison-guide.ipynb": COMPARISON,
+    "06-transformers-segmentation-detection.ipynb": chapter_cells("06-transformers-segmentation-detection.md"),
 }
 
 

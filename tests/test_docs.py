@@ -28,6 +28,7 @@ EXPECTED = [
     "03-feature-map-analysis.md",
     "04-cam-techniques.md",
     "05-comparison-guide.md",
+    "06-transformers-segmentation-detection.md",
 ]
 FENCE_OPEN = re.compile(r"^```(\S*)", re.M)
 PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```\s*$", re.S | re.M)
@@ -48,7 +49,7 @@ def python_blocks(path: Path) -> list[str]:
     return PYTHON_BLOCK.findall(path.read_text(encoding="utf-8"))
 
 
-def test_the_five_chapters_exist():
+def test_the_chapters_exist():
     assert [p.name for p in CHAPTERS] == EXPECTED
 
 

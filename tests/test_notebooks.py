@@ -23,7 +23,7 @@ nbclient = pytest.importorskip("nbclient")
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-CHAPTERS = ["01", "02", "03", "04", "05"]
+CHAPTERS = ["01", "02", "03", "04", "05", "06"]
 CELL_TIMEOUT_S = 300
 
 
