@@ -120,15 +120,17 @@ def _prediction_heads(
     backend: Backend, model: Any, x: Any, spatial: list[tuple[str, tuple[int, ...]]]
 ) -> list[tuple[str, tuple[int, ...]]]:
     """For a dense-prediction model (its output is not an ``(N, K)`` tensor: a segmentation map, detections):
-    the trailing spatial layers that narrow the channels (per-class logits, box regressions), which
-    explain little beyond themselves; ``[]`` for a classifier."""
+    the trailing spatial layers that narrow the channels to at most half the width of the three layers
+    before them (per-class logits, box regressions), which explain little beyond themselves; ``[]``
+    for a classifier."""
     try:
         if backend.predict(model, x).ndim == 2:
             return []
     except Exception:  # a tuple, list or dict output: not a plain classifier
         pass
     keep = len(spatial)
-    while keep > 1 and spatial[keep - 1][1][1] < spatial[keep - 2][1][1]:
+    # a head narrows to the classes or the box coordinates: under half the width of the layers just before
+    while keep > 1 and 2 * spatial[keep - 1][1][1] <= max(s[1] for _, s in spatial[max(0, keep - 4) : keep - 1]):
         keep -= 1
     return spatial[keep:]
 

@@ -60,7 +60,7 @@ def _strides_agree(h: int, w: int, size: tuple[int, int]) -> bool:
     if not (0 < h <= height and 0 < w <= width) or h * w < 2:
         return False
     sh, sw = height / h, width / w
-    return max(sh, sw) / min(sh, sw) <= 1.34  # rounding of odd sizes (ceil) stays within this
+    return max(sh, sw) / min(sh, sw) <= 1.2  # rounding of odd sizes (ceil) stays within this
 
 
 def token_grid(tokens: int, size: tuple[int, int]) -> tuple[int, int] | None:
