@@ -109,3 +109,25 @@ def test_twin_outputs_agree(name):
     a = a if isinstance(a, np.ndarray) else a.detach().numpy()
     b = b if isinstance(b, np.ndarray) else b.numpy()
     np.testing.assert_allclose(a, b, atol=1e-5 * max(1.0, float(np.abs(a).max())))
+
+
+def test_paddle_vision_googlenet_tuple_output(caplog):
+    """Paddle's own GoogLeNet returns (logits, aux1, aux2) and runs its auxiliary heads last: with
+    output=0 the automatic layer skips them (they do not reach the logits) and picks the last
+    inception block."""
+    import logging
+
+    import paddle
+    from paddle.vision.models import googlenet
+
+    paddle.seed(0)
+    model = googlenet(num_classes=5)
+    model.eval()
+    x = paddle.to_tensor(np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype("float32"))
+    with pytest.raises(TargetError, match=r"a tuple of 3 .*output="):
+        pd_cam.GradCAM(model).compute(x)
+    with caplog.at_level(logging.INFO, logger="visualization"):
+        cam = pd_cam.GradCAM(model, output=0)
+        res = cam.compute(x)
+    assert cam.target_layer_name == "_ince5b" and "do not reach the selected output" in caplog.text
+    assert res.heatmaps.std() > 0.05

@@ -111,9 +111,38 @@ def auto_layer(backend: Backend, model: Any, x: Any) -> tuple[str, Any]:
             [n for n, _ in heads],
         )
         return resolve_layer(backend.named_layers(model), name)
+    if isinstance(model, outputs.SelectedOutput):
+        spatial = _on_the_path(backend, model, x, spatial)
     name, shape = spatial[-1]
     logger.info("target_layer=None: using %r, the last layer with a spatial output %s", name, shape_text(shape))
     return resolve_layer(backend.named_layers(model), name)
+
+
+def _on_the_path(
+    backend: Backend, model: Any, x: Any, spatial: list[tuple[str, tuple[int, ...]]], tries: int = 8
+) -> list[tuple[str, tuple[int, ...]]]:
+    """``spatial`` without the trailing layers the selected output does not depend on (an auxiliary
+    head that runs after the main branch, as in Paddle's GoogLeNet): each is checked, from the end,
+    with one gradient capture of the predicted class's score."""
+    import warnings
+
+    named = dict(backend.named_layers(model))
+    for keep in range(len(spatial), max(0, len(spatial) - tries), -1):
+        name = spatial[keep - 1][0]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                cap = backend.capture(model, x, name, named[name], None, True)
+        except Exception:  # not a class-score output: keep the plain rule
+            return spatial
+        if cap.gradients is not None and np.any(cap.gradients):
+            if keep < len(spatial):
+                logger.info(
+                    "target_layer=None: %s do not reach the selected output (no gradient); skipped",
+                    [n for n, _ in spatial[keep:]],
+                )
+            return spatial[:keep]
+    return spatial
 
 
 def _prediction_heads(
