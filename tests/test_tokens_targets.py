@@ -233,3 +233,15 @@ def test_tuple_and_dict_outputs_need_output_and_say_what_came_back(framework):
         cam_mod.GradCAM(model, output=1.5)
     after = _state(model)
     assert all(np.array_equal(before[k], after[k]) for k in before)
+
+
+def test_paddle_layer_norms_are_restored_after_a_gradient_call():
+    """The Paddle adapter runs every LayerNorm as a composite formula during a gradient call (Paddle
+    3.3.1's kernel gives wrong input gradients there) and gives each its own forward back after."""
+    model = make("vit").paddle_model
+    norms = [m for m in model.sublayers() if isinstance(m, paddle.nn.LayerNorm)]
+    x = make("vit").inputs(1)[1]
+    pd_cam.GradCAM(model, "blocks.1.norm1").compute(x)
+    with pytest.raises(TargetError):
+        pd_cam.GradCAM(model, "blocks.1.norm1").compute(x, lambda out: out)  # wrong shape: raises mid-call
+    assert norms and all("forward" not in m.__dict__ for m in norms)

@@ -5,7 +5,6 @@ Read side by side with ``visualization/pytorch/_backend.py``: same methods, same
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -40,7 +39,7 @@ def _composite_layer_norm(layer: Any, x: Any) -> Any:
 
 
 @contextmanager
-def exact_layer_norm_grads(model: Any, enabled: bool = True) -> Iterator[None]:
+def exact_layer_norm_grads(model: Any, enabled: bool = True, recording: bool = True) -> Iterator[dict[str, bool]]:
     """For one call, every ``nn.LayerNorm`` computes its function from elementary operations.
 
     Paddle 3.3.1's LayerNorm kernel gives a wrong input gradient whenever the gradient of its weight
@@ -48,13 +47,21 @@ def exact_layer_norm_grads(model: Any, enabled: bool = True) -> Iterator[None]:
     here asks for) or a frozen weight. Checked: an error of order 1 for a weight other than 1, while
     ``.backward()`` with trainable weights is right. The composite formula's gradient is right. The
     instances' ``forward`` is overridden and restored in ``finally``; the class is untouched.
+    Yields a flag: the kernel runs while ``state["recording"]`` is false (the part of the network before
+    the first hooked layer, which runs without gradients), the formula from then on.
     """
     norms = [m for m in model.sublayers(include_self=True) if isinstance(m, nn.LayerNorm)] if enabled else []
     saved = [(m, "forward" in m.__dict__, m.__dict__.get("forward")) for m in norms]
+    state = {"recording": recording}
+
+    def make(m: Any) -> Any:
+        kernel = m.forward
+        return lambda x: _composite_layer_norm(m, x) if state["recording"] else kernel(x)
+
     for m in norms:
-        m.forward = functools.partial(_composite_layer_norm, m)
+        m.forward = make(m)
     try:
-        yield
+        yield state
     finally:
         for m, had_own, own in saved:
             if had_own:
@@ -136,6 +143,7 @@ class PaddleBackend(Backend):
                 # it is kept in the graph so the gradient reaches the earlier one. The clone lets a
                 # following in-place op (F.relu_) run, which Paddle refuses on a leaf.
                 paddle.set_grad_enabled(True)
+                norms["recording"] = True
                 if output.stop_gradient:
                     act = output.detach()
                     act.stop_gradient = False
@@ -149,7 +157,7 @@ class PaddleBackend(Backend):
         handles = [layer.register_forward_post_hook(make_hook(i)) for i, layer in enumerate(layers)]
         try:
             # no_grad restores the caller's grad mode on exit, also after an exception
-            with paddle.no_grad(), exact_layer_norm_grads(model, need_grad):
+            with paddle.no_grad(), exact_layer_norm_grads(model, need_grad, recording=False) as norms:
                 outputs = model(x)
         finally:
             for handle in handles:
