@@ -16,6 +16,9 @@ Only the header and the table go to stdout; progress goes to stderr. ``--out FIL
 to a Markdown file. ``--quick`` is a smoke run (64 px, one timed call, fewest steps); ``--full`` adds
 exact Score-CAM (one masked forward pass per live channel: slow at ``_act1``).
 
+A second table, the ViT row (:mod:`bench.vit`), times Grad-CAM, Grad-CAM++, Score-CAM (top 40) and
+Ablation-CAM on a ViT-B/16-shaped network at batch 1 and 8 (``--no-vit`` skips it).
+
 The older scripts (``python -m bench.bench_torch``, ``bench_cam_family``, ``bench_saliency``,
 ``bench_frameworks``, ``bench_stream``) still run on their own.
 """
@@ -44,6 +47,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true", help="smoke run: 64 px, 1 repeat, fewest steps")
     ap.add_argument("--full", action="store_true", help="also exact Score-CAM (slow)")
     ap.add_argument("--no-libraries", action="store_true", help="skip torchcam, captum and pytorch-grad-cam")
+    ap.add_argument("--no-vit", action="store_true", help="skip the ViT-B/16 table")
     ap.add_argument("--out", type=Path, default=None, help="also write the header and table to this Markdown file")
     return ap.parse_args(argv)
 
@@ -69,6 +73,10 @@ def main(argv: Sequence[str] | None = None) -> str:
     settings = settings_from(args)
     frameworks = [fw for fw in FRAMEWORKS if fw in args.framework]
     text = run(settings, frameworks, libraries=not args.no_libraries)
+    if not args.no_vit:
+        from .vit import vit_section
+
+        text += "\n\n" + vit_section(frameworks, quick=args.quick, repeats=settings.repeats)
     print(text, flush=True)
     if args.out is not None:
         args.out.write_text(text + "\n", encoding="utf-8")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -2067,12 +2068,26 @@ SALIENCY = [
 ]
 
 
+# --------------------------------------------------------------------------------------------- 06
+def chapter_cells(chapter: str) -> list[tuple[str, str]]:
+    """A chapter's text as notebook cells: each ```python block a code cell, the prose between them
+    markdown (``bash`` / ``text`` blocks stay in the markdown), so the notebook is the chapter itself."""
+    text = (ROOT / "docs" / chapter).read_text(encoding="utf-8")
+    cells: list[tuple[str, str]] = []
+    for i, part in enumerate(re.split(r"^```python\n(.*?)^```\s*$", text, flags=re.S | re.M)):
+        part = part.strip("\n")
+        if part:
+            cells.append(("code" if i % 2 else "markdown", part.replace("](images/", "](../docs/images/")))
+    return cells
+
+
 NOTEBOOKS = {
     "01-overview.ipynb": OVERVIEW + OVERVIEW_ANSWERS,
     "02-convolution-layers.ipynb": CONVOLUTION + CONVOLUTION_ANSWERS,
     "03-feature-map-analysis.ipynb": FEATURE_MAPS + FEATURE_MAPS_ANSWERS,
     "04-cam-techniques.ipynb": CAM + CAM_ANSWERS,
     "05-comparison-guide.ipynb": COMPARISON + COMPARISON_ANSWERS,
+    "06-transformers-segmentation-detection.ipynb": chapter_cells("06-transformers-segmentation-detection.md"),
     "07-saliency-and-activation-maximization.ipynb": SALIENCY,
 }
 

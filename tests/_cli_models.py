@@ -37,7 +37,9 @@ def tiny_catdog_paddle_twin():  # the torch tiny_catdog's weights, converted: sa
     from visualization.paddle.models import CatDogCNN as PaddleCatDogCNN
 
     model = PaddleCatDogCNN(num_classes=2, image_size=32)
-    model.set_state_dict({k: paddle.to_tensor(v) for k, v in torch_to_paddle_state_dict(tiny_catdog().state_dict(), model).items()})
+    model.set_state_dict(
+        {k: paddle.to_tensor(v) for k, v in torch_to_paddle_state_dict(tiny_catdog().state_dict(), model).items()}
+    )
     return model
 
 
@@ -110,3 +112,43 @@ def sleepy_catdog() -> torch.nn.Module:
 
     model.forward = slow_forward
     return model
+
+
+def _zoo(name: str, framework: str):
+    """A twin of the zoo (``tests/zoo.py``), the same weights in both frameworks."""
+    from .zoo import make
+
+    z = make(name)
+    return z.torch_model if framework == "torch" else z.paddle_model
+
+
+def zoo_vit():
+    return _zoo("vit", "torch")
+
+
+def zoo_vit_paddle():
+    return _zoo("vit", "paddle")
+
+
+def zoo_swin():
+    return _zoo("swin", "torch")
+
+
+def zoo_googlenet_paddle():
+    return _zoo("googlenet", "paddle")
+
+
+def zoo_deeplab():
+    return _zoo("deeplabv3", "torch")
+
+
+def zoo_deeplab_paddle():
+    return _zoo("deeplabv3", "paddle")
+
+
+def zoo_detector():
+    return _zoo("detector", "torch")
+
+
+def zoo_detector_paddle():
+    return _zoo("detector", "paddle")

@@ -27,7 +27,7 @@ def _ratio(cell: str) -> float:
 
 def test_quick_run_has_every_method_in_both_frameworks(capsys):
     # 64 px: the smallest input at which EfficientNet's _act1 is spatial (2 x 2); at 32 px it is 1 x 1 and refused
-    argv = ["--quick", "--framework", "torch", "paddle", "--size", "64", "--threads", "1"]
+    argv = ["--quick", "--framework", "torch", "paddle", "--size", "64", "--threads", "1", "--no-vit"]
     text = main(argv)
     out = capsys.readouterr().out
     assert out.strip() == text.strip()  # stdout holds the header and the table only
@@ -71,3 +71,17 @@ def test_quick_run_has_every_method_in_both_frameworks(capsys):
             assert _ratio(cell) > 0, cell
         else:
             assert cell == "-", cell
+
+
+def test_quick_vit_table_has_every_method_and_batch():
+    from bench.vit import vit_section
+
+    text = vit_section(["torch", "paddle"], quick=True, repeats=1)
+    lines = [ln for ln in text.splitlines() if ln.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert header == ["ViT method", "torch batch 1", "paddle batch 1", "torch batch 2", "paddle batch 2"]
+    rows = {r[0]: r[1:] for r in ([c.strip() for c in ln.strip("|").split("|")] for ln in lines[2:])}
+    assert list(rows) == ["forward (no grad), absolute", "Grad-CAM", "Grad-CAM++", "Score-CAM (top 40)", "Ablation-CAM"]
+    for name, cells in rows.items():
+        for cell in cells:
+            assert re.match(r"^\d+\.\d+ ms$" if name.startswith("forward") else r"^\d+\.\d+x$", cell), (name, cell)

@@ -29,6 +29,7 @@ EXPECTED = [
     "03-feature-map-analysis.md",
     "04-cam-techniques.md",
     "05-comparison-guide.md",
+    "06-transformers-segmentation-detection.md",
     "07-saliency-and-activation-maximization.md",
 ]
 FENCE_OPEN = re.compile(r"^```(\S*)", re.M)

@@ -24,7 +24,7 @@ nbclient = pytest.importorskip("nbclient")
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-CHAPTERS = ["01", "02", "03", "04", "05", "07"]
+CHAPTERS = ["01", "02", "03", "04", "05", "06", "07"]
 CELL_TIMEOUT_S = 300
 OUTPUTS_MAX_BYTES = 3 * 1024 * 1024  # all committed notebook outputs together
 

@@ -202,7 +202,7 @@ def load_paddle(model: paddle.nn.Layer, weights: dict[str, np.ndarray]) -> None:
     state = {}
     for key, arr in weights.items():
         prefix, _, leaf = key.rpartition(".")
-        name = f"{prefix}.{renames.get(leaf, leaf)}"
+        name = f"{prefix}.{renames.get(leaf, leaf)}" if prefix else leaf  # top-level parameters: no prefix
         state[name] = arr.T.copy() if key in linear else arr
     assert set(state) == set(model.state_dict()), sorted(set(state) ^ set(model.state_dict()))
     model.set_state_dict(state)

@@ -273,7 +273,7 @@ def demo(framework: str, out: str, force: bool, methods: Sequence[str], no_progr
     default="local",
     show_default=True,
     help="With --images-dir: run here, or map the batches over Ray actors that each hold the model "
-    "(Ray Data; pip install \"cnn-visualization[ray]\"). Same output files either way.",
+    '(Ray Data; pip install "cnn-visualization[ray]"). Same output files either way.',
 )
 @click.option(
     "--workers",
@@ -290,6 +290,31 @@ def demo(framework: str, out: str, force: bool, methods: Sequence[str], no_progr
     "layer with a spatial output). `cnnvis layers` lists them.",
 )
 @click.option("--target", type=int, help="Class index to explain (default: the predicted class and a contrast class).")
+@click.option(
+    "--reshape",
+    type=click.Choice(["auto", "vit", "swin"]),
+    default="auto",
+    show_default=True,
+    help="How a transformer layer's tokens become maps: ViT (N, 1 + h*w, C), Swin (N, h, w, C), or decided "
+    "from the output's shape.",
+)
+@click.option("--output", "output_spec", help="For a model returning a tuple or dict: the index or key to explain.")
+@click.option(
+    "--target-type",
+    type=click.Choice(["class", "segmentation", "box"]),
+    default="class",
+    show_default=True,
+    help="What to explain: a class score, a segmentation category over its predicted pixels (--category), "
+    "or a detection box (--box, --box-label, --iou-threshold).",
+)
+@click.option("--category", type=click.IntRange(0), help="Segmentation: the category (default: most pixels).")
+@click.option("--box", help="Box target: x1,y1,x2,y2 in input pixels (default: the best-scoring detection).")
+@click.option(
+    "--box-label", type=click.IntRange(0), help="Box target: the label (default: the best-matching detection's)."
+)
+@click.option(
+    "--iou-threshold", default=0.5, show_default=True, type=click.FloatRange(0, 1), help="Box target: IoU to match."
+)
 @click.option(
     "--classes", "classes_file", type=click.Path(dir_okay=False), help="Text file with one class name per line."
 )
@@ -311,6 +336,13 @@ def explain(
     layer: str | None,
     methods: Sequence[str],
     target: int | None,
+    reshape: str,
+    output_spec: str | None,
+    target_type: str,
+    category: int | None,
+    box: str | None,
+    box_label: int | None,
+    iou_threshold: float,
     classes_file: str | None,
     input_size: int,
     mean: str | None,
@@ -328,6 +360,12 @@ def explain(
             "for your own model pick --framework torch or --framework paddle."
         )
     m, s = _stats(model_spec, mean, std)
+    dense = _dense_options(reshape, output_spec, target_type, category, box, box_label, target)
+    if (images_dir is not None or not images) and (dense["target_type"] != "class" or dense["reshape"] or output_spec):
+        raise UserError(
+            "--reshape, --output and --target-type segmentation|box work with --image (one report); "
+            "--images-dir streams class targets of CNN layers only."
+        )
     if images_dir is not None or not images:
         from .report.stream_cli import run_stream
 
@@ -369,8 +407,47 @@ def explain(
         weights=weights,
         class_names=_class_names(model_spec, classes_file),
         progress=not no_progress,
+        iou_threshold=iou_threshold,
+        **dense,
     )
     _report(job, out, force)
+
+
+def _dense_options(
+    reshape: str,
+    output_spec: str | None,
+    target_type: str,
+    category: int | None,
+    box: str | None,
+    box_label: int | None,
+    target: int | None,
+) -> dict[str, Any]:
+    """The ExplainJob fields of --reshape, --output and --target-type, checked against each other."""
+    if target_type != "segmentation" and category is not None:
+        raise UserError("--category goes with --target-type segmentation.")
+    if target_type != "box" and (box is not None or box_label is not None):
+        raise UserError("--box and --box-label go with --target-type box.")
+    if target_type != "class" and target is not None:
+        raise UserError(f"--target is a class index; with --target-type {target_type} use --category or --box.")
+    parsed = None
+    if box is not None:
+        try:
+            parsed = tuple(float(v) for v in box.split(","))
+        except ValueError:
+            parsed = ()
+        if len(parsed) != 4 or not (parsed[0] < parsed[2] and parsed[1] < parsed[3]):
+            raise UserError(f"--box takes x1,y1,x2,y2 in input pixels with x1 < x2 and y1 < y2; got {box!r}.")
+    output: Any = output_spec
+    if output_spec is not None and output_spec.lstrip("-").isdigit():
+        output = int(output_spec)
+    return {
+        "reshape": None if reshape == "auto" else reshape,
+        "output": output,
+        "target_type": target_type,
+        "category": category,
+        "box": parsed,
+        "box_label": box_label,
+    }
 
 
 @main.command(epilog="Example: cnnvis layers --model efficientnet-lite0 --input-size 224")

@@ -34,6 +34,9 @@ class Capture:
         gradients: ``d score / d activations`` with the same shape, or ``None`` if not requested.
         outputs: the model's outputs as numpy (``(N, K)`` for a classifier).
         targets: the class index used for each sample, ``(N,)``, or ``None`` for callable targets.
+        raw: the layer's raw output when it was reshaped (a token sequence, see
+            :mod:`~visualization.core.tokens`), else ``None``.
+        owner: for ``raw``, the map channel each raw number of one sample feeds (``-2``: none).
     """
 
     layer_name: str
@@ -41,6 +44,8 @@ class Capture:
     gradients: np.ndarray | None
     outputs: np.ndarray
     targets: np.ndarray | None
+    raw: np.ndarray | None = None
+    owner: np.ndarray | None = None
 
 
 class Backend(abc.ABC):
@@ -113,13 +118,18 @@ class Backend(abc.ABC):
         layer: Any,
         activation: np.ndarray,
         channels: np.ndarray,
-        targets: np.ndarray,
+        targets: Any,
         batch_size: int,
         progress: bool,
         repeat_feed: bool,
+        owner: np.ndarray | None = None,
     ) -> np.ndarray:
         """Scores ``(M, T)`` of the model with ``layer``'s output replaced by copies of ``activation``
         ``(C, h, w)``, copy ``m`` with channel ``channels[m]`` set to zero (``-1``: nothing zeroed).
+        For a token layer ``activation`` is one sample's raw output and ``owner`` (same shape) says which
+        channel each number feeds (:func:`channel_owner`); those of the ablated channel are zeroed.
+        ``targets``: class indices ``(T,)``, or a scorer ``f(outputs, samples) -> (B, T)`` tensor with
+        ``len(f) == T`` (a target object, see :mod:`visualization.core.score_targets`).
 
         The model runs on ``feed`` (a batch of one) while the layer's ``forward`` (overridden on the
         instance for the call, always restored) returns a batch of up to ``batch_size`` copies, so the
@@ -135,9 +145,11 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def masked_scores(
-        self, model: Any, x: Any, activations: np.ndarray, targets: np.ndarray, batch_size: int, progress: bool
+        self, model: Any, x: Any, activations: np.ndarray, targets: Any, batch_size: int, progress: bool
     ) -> np.ndarray:
-        """Score-CAM scores ``(N, T, C)`` for ``targets`` of shape ``(N, T)`` (``T`` classes per image):
+        """Score-CAM scores ``(N, T, C)`` for ``targets`` of shape ``(N, T)`` (``T`` classes per image)
+        or a scorer ``f(outputs, samples) -> (B, T)`` (``samples``: the image of each masked copy), whose
+        value replaces the softmax probability:
         for every non-constant channel map ``A_k`` of sample ``n``, ``softmax(f(x_n * M_k))[targets[n, t]]``
         with ``M_k`` the map upsampled to the input size and min-max normalized; constant maps score 0.
         Each masked input is run once, in batches of ``batch_size`` under no-grad, for all ``T`` targets."""
@@ -253,6 +265,13 @@ def live_channels(activations: np.ndarray) -> np.ndarray:
     n, c = activations.shape[:2]
     flat = activations.reshape(n * c, -1)
     return np.flatnonzero(flat.max(axis=1) > flat.min(axis=1))
+
+
+def channel_owner(activation: np.ndarray, owner: np.ndarray | None) -> np.ndarray:
+    """``owner`` as ``int64``, or for a ``(C, h, w)`` activation without one: each number's channel."""
+    if owner is not None:
+        return np.ascontiguousarray(owner, dtype=np.int64)
+    return np.broadcast_to(np.arange(activation.shape[0], dtype=np.int64)[:, None, None], activation.shape).copy()
 
 
 def progress_bar(items: list[Any], desc: str, enabled: bool) -> Any:

@@ -18,11 +18,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from . import augment, cam_math
+from . import augment, cam_math, outputs, tokens
 from .backend import Backend, Capture, shape_text
 from .errors import LayerOutputError, TargetError
 from .image import normalize_maps, resize_bilinear
 from .layers import resolve_layer
+from .score_targets import normalize_target
 from .targets import resolve_indices
 
 logger = logging.getLogger("visualization")
@@ -69,20 +70,98 @@ def _spatial_calls(backend: Backend, model: Any, x: Any) -> list[tuple[str, tupl
 
 
 def auto_layer(backend: Backend, model: Any, x: Any) -> tuple[str, Any]:
-    """The last layer (in execution order) whose output is a 4-D ``(N, C, h, w)`` tensor.
+    """The last layer (in execution order) whose output is a 4-D ``(N, C, h, w)`` tensor; for a model
+    that ends in transformer blocks, the norm layer of the last block (:func:`tokens.transformer_layer`).
 
     Layers that run more than once per forward pass (a shared pooling module, say) are skipped:
     their output is ambiguous; so are ``1 x 1`` outputs (a global pooling kept 4-D).
     """
+    size = (int(x.shape[-2]), int(x.shape[-1]))
+    with backend.eval_mode(model):
+        calls = backend.trace_outputs(model, x)
+    counts: dict[str, int] = {}
+    for name, _ in calls:
+        counts[name] = counts.get(name, 0) + 1
+    chosen = tokens.transformer_layer([(n, s) for n, s in calls if counts[n] == 1], size)
+    if chosen is not None:
+        shape = dict(calls)[chosen]
+        logger.info(
+            "target_layer=None: the model ends in transformer blocks; using %r, the first norm layer of the last "
+            "block (output %s; the norm after the last block feeds the head only through the pooled or class "
+            "token, so its patch tokens get little or no gradient)",
+            chosen,
+            shape_text(shape) if shape else "?",
+        )
+        return resolve_layer(backend.named_layers(model), chosen)
     spatial = _spatial_calls(backend, model, x)
     if not spatial:
         raise LayerOutputError(
             "target_layer=None asks for the last layer with a spatial (N, C, h, w) output, but no "
             "sub-layer of this model produces one for this input. Pass the target layer explicitly."
         )
+    heads = _prediction_heads(backend, model, x, spatial)
+    if heads:
+        spatial = spatial[: -len(heads)]
+        name, shape = spatial[-1]
+        logger.info(
+            "target_layer=None: a dense-prediction model; using %r (output %s), the last layer before its "
+            "prediction heads %s",
+            name,
+            shape_text(shape),
+            [n for n, _ in heads],
+        )
+        return resolve_layer(backend.named_layers(model), name)
+    if isinstance(model, outputs.SelectedOutput):
+        spatial = _on_the_path(backend, model, x, spatial)
     name, shape = spatial[-1]
     logger.info("target_layer=None: using %r, the last layer with a spatial output %s", name, shape_text(shape))
     return resolve_layer(backend.named_layers(model), name)
+
+
+def _on_the_path(
+    backend: Backend, model: Any, x: Any, spatial: list[tuple[str, tuple[int, ...]]], tries: int = 8
+) -> list[tuple[str, tuple[int, ...]]]:
+    """``spatial`` without the trailing layers the selected output does not depend on (an auxiliary
+    head that runs after the main branch, as in Paddle's GoogLeNet): each is checked, from the end,
+    with one gradient capture of the predicted class's score."""
+    import warnings
+
+    named = dict(backend.named_layers(model))
+    for keep in range(len(spatial), max(0, len(spatial) - tries), -1):
+        name = spatial[keep - 1][0]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                cap = backend.capture(model, x, name, named[name], None, True)
+        except Exception:  # not a class-score output: keep the plain rule
+            return spatial
+        if cap.gradients is not None and np.any(cap.gradients):
+            if keep < len(spatial):
+                logger.info(
+                    "target_layer=None: %s do not reach the selected output (no gradient); skipped",
+                    [n for n, _ in spatial[keep:]],
+                )
+            return spatial[:keep]
+    return spatial
+
+
+def _prediction_heads(
+    backend: Backend, model: Any, x: Any, spatial: list[tuple[str, tuple[int, ...]]]
+) -> list[tuple[str, tuple[int, ...]]]:
+    """For a dense-prediction model (its output is not an ``(N, K)`` tensor: a segmentation map, detections):
+    the trailing spatial layers that narrow the channels to at most half the width of the three layers
+    before them (per-class logits, box regressions), which explain little beyond themselves; ``[]``
+    for a classifier."""
+    try:
+        if backend.predict(model, x).ndim == 2:
+            return []
+    except Exception:  # a tuple, list or dict output: not a plain classifier
+        pass
+    keep = len(spatial)
+    # a head narrows to the classes or the box coordinates: under half the width of the layers just before
+    while keep > 1 and 2 * spatial[keep - 1][1][1] <= max(s[1] for _, s in spatial[max(0, keep - 4) : keep - 1]):
+        keep -= 1
+    return spatial[keep:]
 
 
 def check_spatial_extent(backend: Backend, model: Any, x: Any, captures: Sequence[Capture]) -> None:
@@ -130,6 +209,11 @@ class BaseCAM:
             weighted activations (:func:`~visualization.core.cam_math.eigen_projection`, centred, as
             pytorch-grad-cam defines this option), which drops the components that vary from channel
             to channel (noise).
+        reshape_transform: how a token layer's output becomes ``(N, C, h, w)`` maps: ``None`` (decided
+            from its shape and the input size, logged), ``"vit"``, ``"swin"`` or a callable
+            (:mod:`visualization.core.tokens`).
+        output: for a model that returns a tuple, list or dict: the key, the index or a callable that
+            picks the part the target scores (:mod:`visualization.core.outputs`).
 
     Both options can also be given per call (``compute(x, aug_smooth=True)``). With several target
     layers one forward (and one backward) pass serves all of them; each layer's map is upsampled and
@@ -151,7 +235,14 @@ class BaseCAM:
     fusion: ClassVar[str] = "mean"
 
     def __init__(
-        self, model: Any, target_layer: Any = None, *, aug_smooth: bool = False, eigen_smooth: bool = False
+        self,
+        model: Any,
+        target_layer: Any = None,
+        *,
+        aug_smooth: bool = False,
+        eigen_smooth: bool = False,
+        reshape_transform: Any = None,
+        output: Any = None,
     ) -> None:
         self.backend.check_model(model)
         self.model = model
@@ -159,6 +250,9 @@ class BaseCAM:
         self.eigen_smooth = bool(eigen_smooth)
         #: Centre before the principal component (``eigen_projection``); EigenCAM / EigenGradCAM's ``center``.
         self.eigen_center = True
+        self.reshape_transform = tokens.check_reshape(reshape_transform)
+        self.output = outputs.check_output_spec(output)
+        self._layouts: dict[tuple[str, tuple[int, ...]], tokens.TokenLayout] = {}
         self.target_layers: list[tuple[str, Any]] = []
         if target_layer is not None:
             items = list(target_layer) if isinstance(target_layer, (list, tuple)) else [target_layer]
@@ -169,6 +263,11 @@ class BaseCAM:
             names = [n for n, _ in self.target_layers]
             if len(set(names)) != len(names):
                 raise ValueError(f"target_layer lists a layer twice: {names}; list each layer once.")
+
+    @property
+    def _net(self) -> Any:
+        """The model, its output passed through ``output`` (:func:`outputs.wrap`)."""
+        return outputs.wrap(self.model, self.output)
 
     @property
     def target_layer_name(self) -> str | None:
@@ -216,10 +315,11 @@ class BaseCAM:
             raise TargetError(f"targets must be a non-empty list of targets (one per map wanted); got {targets!r}.")
         aug = self.aug_smooth if aug_smooth is None else bool(aug_smooth)
         eigen = self.eigen_smooth if eigen_smooth is None else bool(eigen_smooth)
+        targets = [normalize_target(t) for t in targets]
         xt = self.backend.prepare_input(self.model, x)
         with self.backend.eval_mode(self.model):
             if not self.target_layers:
-                self.target_layers = [auto_layer(self.backend, self.model, xt)]
+                self.target_layers = [auto_layer(self.backend, self._net, xt)]
             if aug:
                 return self._augmented(xt, targets, eigen)
             return self._compute_fused(xt, targets, eigen)
@@ -240,9 +340,35 @@ class BaseCAM:
         (:func:`check_spatial_extent`). Every method captures through here."""
         names = [n for n, _ in self.target_layers]
         layers = [layer for _, layer in self.target_layers]
-        caps = self.backend.capture_many(self.model, xt, names, layers, target, need_grad)
-        check_spatial_extent(self.backend, self.model, xt, caps)
+        caps = [
+            self._as_maps(xt, cap) for cap in self.backend.capture_many(self._net, xt, names, layers, target, need_grad)
+        ]
+        check_spatial_extent(self.backend, self._net, xt, caps)
         return caps
+
+    def _layout(self, xt: Any, name: str, raw_shape: tuple[int, ...]) -> tokens.TokenLayout:
+        """The layer's :class:`~visualization.core.tokens.TokenLayout` (decided once per layer and shape)."""
+        key = (name, tuple(int(d) for d in raw_shape))
+        if key not in self._layouts:
+            size = (int(xt.shape[-2]), int(xt.shape[-1]))
+            self._layouts[key] = tokens.resolve_layout(
+                self.reshape_transform, key[1], size, name, self.backend, self.model
+            )
+        return self._layouts[key]
+
+    def _as_maps(self, xt: Any, cap: Capture) -> Capture:
+        """``cap`` with a token layer's activations and gradients as ``(N, C, h, w)`` maps (raw kept)."""
+        layout = self._layout(xt, cap.layer_name, cap.activations.shape)
+        if layout.kind == "nchw":
+            return cap
+        grads = None if cap.gradients is None else layout.to_nchw(cap.gradients, self.backend, self.model)
+        return dataclasses.replace(
+            cap,
+            activations=layout.to_nchw(cap.activations, self.backend, self.model),
+            gradients=grads,
+            raw=cap.activations,
+            owner=layout.owner(self.backend, self.model),
+        )
 
     def _finish(self, xt: Any, cap: Capture, weights: np.ndarray, eigen: bool) -> CAMResult:
         weights = np.asarray(weights, dtype=np.float32)
@@ -277,8 +403,8 @@ class BaseCAM:
     def _augmented(self, xt: Any, targets: Sequence[Any], eigen: bool) -> list[CAMResult]:
         # The class of each image is fixed on the unmodified input: a flipped or zoomed copy must
         # explain the same class, not whatever it happens to predict.
-        outputs = self.backend.predict(self.model, xt)
-        fixed = [t if callable(t) else resolve_indices(t, outputs) for t in targets]
+        scores = self.backend.predict(self._net, xt)
+        fixed = [t if callable(t) else resolve_indices(t, scores) for t in targets]
         x_np = self.backend.to_numpy(xt)
         total: list[np.ndarray] = [np.zeros(x_np.shape[:1] + x_np.shape[2:]) for _ in targets]
         votes = np.zeros(x_np.shape[2:])

@@ -19,6 +19,7 @@ from .backend import Capture, check_batch_size
 from .cam import BaseCAM, CAMResult
 from .errors import LayerOutputError, TargetError
 from .layers import resolve_layer
+from .score_targets import PerSample
 
 
 class CAM(BaseCAM):
@@ -37,7 +38,7 @@ class CAM(BaseCAM):
         model: the network.
         target_layer: the layer whose output is pooled (``None``: the last spatial layer).
         fc_layer: the classifier layer (object or dotted name); ``None`` to find it.
-        aug_smooth, eigen_smooth: see :class:`~visualization.core.cam.BaseCAM`.
+        aug_smooth, eigen_smooth, reshape_transform, output: see :class:`~visualization.core.cam.BaseCAM`.
 
     Example:
         >>> import torch
@@ -59,8 +60,17 @@ class CAM(BaseCAM):
         *,
         aug_smooth: bool = False,
         eigen_smooth: bool = False,
+        reshape_transform: Any = None,
+        output: Any = None,
     ) -> None:
-        super().__init__(model, target_layer, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth)
+        super().__init__(
+            model,
+            target_layer,
+            aug_smooth=aug_smooth,
+            eigen_smooth=eigen_smooth,
+            reshape_transform=reshape_transform,
+            output=output,
+        )
         self.fc_layer: tuple[str, Any] | None = None
         if fc_layer is not None:
             self.fc_layer = resolve_layer(self.backend.named_layers(model), fc_layer)
@@ -374,8 +384,17 @@ class SmoothGradCAMPlusPlus(BaseCAM):
         *,
         aug_smooth: bool = False,
         eigen_smooth: bool = False,
+        reshape_transform: Any = None,
+        output: Any = None,
     ) -> None:
-        super().__init__(model, target_layer, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth)
+        super().__init__(
+            model,
+            target_layer,
+            aug_smooth=aug_smooth,
+            eigen_smooth=eigen_smooth,
+            reshape_transform=reshape_transform,
+            output=output,
+        )
         self.n_samples = check_batch_size(n_samples)
         if not (isinstance(noise_level, (int, float)) and noise_level >= 0):
             raise ValueError(f"noise_level must be a number >= 0 (a fraction of the value range); got {noise_level!r}.")
@@ -406,7 +425,9 @@ class SmoothGradCAMPlusPlus(BaseCAM):
             for start in range(0, self.n_samples, per_pass):
                 k = min(per_pass, self.n_samples - start)
                 batch = self.backend.from_numpy(self.model, noisy[start * n : (start + k) * n])
-                tiled = fixed if callable(fixed) else np.tile(fixed, k)
+                tiled = np.tile(fixed, k) if not callable(fixed) else fixed
+                if isinstance(fixed, PerSample):  # one target per sample: repeated for every copy of the batch
+                    tiled = PerSample(fixed.targets * k)
                 caps = self._capture(batch, tiled, True)
                 for li, cap in enumerate(caps):
                     g = cap.gradients.astype(np.float64).reshape(k, n, *cap.gradients.shape[1:])

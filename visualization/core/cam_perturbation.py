@@ -19,19 +19,29 @@ from .backend import Capture, check_batch_size
 from .cam import BaseCAM, CAMResult
 from .errors import TargetError
 from .image import resize_bilinear
+from .score_targets import CopyScorer, is_target_object
 from .targets import resolve_indices
 
 logger = logging.getLogger("visualization")
 
 
-def _class_indices(method: str, cap: Capture, targets: Sequence[Any]) -> np.ndarray:
-    """``(N, T)`` class indices for ``targets``; callables are refused with a clear message."""
+def _class_indices(method: str, cap: Capture, targets: Sequence[Any]) -> np.ndarray | CopyScorer:
+    """``(N, T)`` class indices for ``targets``, or for target objects (``visualization.<framework>.targets``)
+    a :class:`~visualization.core.score_targets.CopyScorer` that scores the perturbed copies; plain
+    callables are refused with a clear message (they cannot be told which image a copy comes from)."""
+    if targets and all(is_target_object(t) for t in targets):
+        return CopyScorer(targets)
     if any(callable(t) for t in targets):
         raise TargetError(
-            f"{method} weighs channels by the model's score for a class on perturbed copies, so it needs "
-            "class indices; a callable target_class is not supported. Pass None, an int or one int per sample."
+            f"{method} weighs channels by the model's score on perturbed copies, so it needs class indices or "
+            "target objects (visualization.<framework>.targets); a plain callable target_class is not supported. "
+            "Pass None, an int, one int per sample or a target object."
         )
     return np.stack([resolve_indices(t, cap.outputs) for t in targets], axis=1)
+
+
+def _column(idx: np.ndarray | CopyScorer, j: int) -> np.ndarray | None:
+    return idx[:, j] if isinstance(idx, np.ndarray) else None
 
 
 class ScoreCAM(BaseCAM):
@@ -65,7 +75,7 @@ class ScoreCAM(BaseCAM):
         batch_size: masked inputs per forward pass (all of them run under no-grad).
         progress: show a tqdm progress bar over the batches.
         top_k: score only this many channels per image (``None``: all, exact Score-CAM).
-        aug_smooth, eigen_smooth: see :class:`~visualization.core.cam.BaseCAM`.
+        aug_smooth, eigen_smooth, reshape_transform, output: see :class:`~visualization.core.cam.BaseCAM`.
 
     Example:
         >>> import torch
@@ -89,8 +99,17 @@ class ScoreCAM(BaseCAM):
         *,
         aug_smooth: bool = False,
         eigen_smooth: bool = False,
+        reshape_transform: Any = None,
+        output: Any = None,
     ) -> None:
-        super().__init__(model, target_layer, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth)
+        super().__init__(
+            model,
+            target_layer,
+            aug_smooth=aug_smooth,
+            eigen_smooth=eigen_smooth,
+            reshape_transform=reshape_transform,
+            output=output,
+        )
         self.batch_size = check_batch_size(batch_size)
         self.progress = bool(progress)
         self.top_k = None if top_k is None else check_batch_size(top_k)
@@ -106,12 +125,12 @@ class ScoreCAM(BaseCAM):
             chosen = self._chosen_channels(acts)
             # channels left out are made constant: masked_scores skips constant maps
             scored = acts if chosen is None else np.where(chosen[:, :, None, None], acts, 0.0).astype(np.float32)
-            scores = self.backend.masked_scores(self.model, xt, scored, idx, self.batch_size, self.progress)
+            scores = self.backend.masked_scores(self._net, xt, scored, idx, self.batch_size, self.progress)
             if chosen is not None:
                 scores = _fill_unscored(scores, chosen, acts)
             per_layer.append(
                 [
-                    self._finish(xt, dataclasses.replace(cap, targets=idx[:, j]), scores[:, j], eigen)
+                    self._finish(xt, dataclasses.replace(cap, targets=_column(idx, j)), scores[:, j], eigen)
                     for j in range(len(targets))
                 ]
             )
@@ -176,7 +195,7 @@ class AblationCAM(BaseCAM):
         batch_size: ablated copies per forward pass.
         strategy: ``"auto"`` (above) or ``"full"``.
         progress: show a tqdm progress bar over the batches.
-        aug_smooth, eigen_smooth: see :class:`~visualization.core.cam.BaseCAM`.
+        aug_smooth, eigen_smooth, reshape_transform, output: see :class:`~visualization.core.cam.BaseCAM`.
 
     Example:
         >>> import torch
@@ -200,8 +219,17 @@ class AblationCAM(BaseCAM):
         *,
         aug_smooth: bool = False,
         eigen_smooth: bool = False,
+        reshape_transform: Any = None,
+        output: Any = None,
     ) -> None:
-        super().__init__(model, target_layer, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth)
+        super().__init__(
+            model,
+            target_layer,
+            aug_smooth=aug_smooth,
+            eigen_smooth=eigen_smooth,
+            reshape_transform=reshape_transform,
+            output=output,
+        )
         self.batch_size = check_batch_size(batch_size)
         if strategy not in ("auto", "full"):
             raise ValueError(f"strategy must be 'auto' or 'full'; got {strategy!r}.")
@@ -222,34 +250,42 @@ class AblationCAM(BaseCAM):
                 if live.size == 0:
                     continue
                 x_i = xt[i : i + 1]
-                y = cap.outputs[i, idx[i]]  # (T,)
-                ablated = self._ablated_scores(x_i, name, layer, acts[i], live, idx[i])  # (live, T)
+                if isinstance(idx, CopyScorer):  # the unablated score comes from the same path (channel -1)
+                    both = self._ablated_scores(x_i, name, layer, cap, i, np.concatenate([[-1], live]), idx.bound(i))
+                    y, ablated = both[0], both[1:]
+                else:
+                    y = cap.outputs[i, idx[i]]  # (T,)
+                    ablated = self._ablated_scores(x_i, name, layer, cap, i, live, idx[i])  # (live, T)
                 weights[i][:, live] = cam_math.ablation_weights(y, ablated.T)
             per_layer.append(
                 [
-                    self._finish(xt, dataclasses.replace(cap, targets=idx[:, j]), weights[:, j], eigen)
+                    self._finish(xt, dataclasses.replace(cap, targets=_column(idx, j)), weights[:, j], eigen)
                     for j in range(len(targets))
                 ]
             )
         return [list(row) for row in zip(*per_layer)]
 
     def _ablated_scores(
-        self, x_i: Any, name: str, layer: Any, act: np.ndarray, channels: np.ndarray, classes: np.ndarray
+        self, x_i: Any, name: str, layer: Any, cap: Capture, i: int, channels: np.ndarray, classes: Any
     ) -> np.ndarray:
+        """Scores ``(len(channels), T)``; a token layer's raw output is ablated through ``cap.owner``."""
+        act = cap.activations[i]
+        raw = act if cap.raw is None else cap.raw[i]
         key = (name, tuple(int(d) for d in x_i.shape))
-        mode = self._modes.get(key) or self._choose_mode(x_i, name, layer, act, channels, classes)
+        mode = self._modes.get(key) or self._choose_mode(x_i, name, layer, act, raw, cap.owner, channels, classes)
         self._modes[key] = mode
         return self.backend.ablation_scores(
-            self.model,
+            self._net,
             self._feed(x_i, mode),
             name,
             layer,
-            act,
+            raw,
             channels,
             classes,
             self.batch_size,
             self.progress,
             repeat_feed=mode == "full",
+            owner=cap.owner,
         )
 
     def _feed(self, x_i: Any, mode: str) -> Any:
@@ -260,21 +296,40 @@ class AblationCAM(BaseCAM):
         return self.backend.from_numpy(self.model, resize_bilinear(self.backend.to_numpy(x_i), small))
 
     def _choose_mode(
-        self, x_i: Any, name: str, layer: Any, act: np.ndarray, channels: np.ndarray, classes: np.ndarray
+        self,
+        x_i: Any,
+        name: str,
+        layer: Any,
+        act: np.ndarray,
+        raw: np.ndarray,
+        owner: np.ndarray | None,
+        channels: np.ndarray,
+        classes: Any,
     ) -> str:
         if self.strategy == "full":
             return "full"
         # the unablated copy and the channel with the most activation mass, checked against full passes
+        channels = channels[channels >= 0]
         strongest = int(channels[np.argmax(np.abs(act[channels]).reshape(len(channels), -1).sum(axis=1))])
         probe = np.array([-1, strongest])
         reference = self.backend.ablation_scores(
-            self.model, x_i, name, layer, act, probe, classes, 2, False, repeat_feed=True
+            self._net, x_i, name, layer, raw, probe, classes, 2, False, repeat_feed=True, owner=owner
         )
         tolerance = 1e-4 * max(1.0, float(np.abs(reference).max()))
         for mode in ("stand-in", "single"):
             try:
                 got = self.backend.ablation_scores(
-                    self.model, self._feed(x_i, mode), name, layer, act, probe, classes, 2, False, repeat_feed=False
+                    self._net,
+                    self._feed(x_i, mode),
+                    name,
+                    layer,
+                    raw,
+                    probe,
+                    classes,
+                    2,
+                    False,
+                    repeat_feed=False,
+                    owner=owner,
                 )
             except Exception as err:  # any failure of the shortcut means: try the next one
                 logger.debug("Ablation-CAM: the %s shortcut failed at %r: %s", mode, name, err)

@@ -7,15 +7,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from . import cam_math
+from . import cam_math, outputs, tokens
 from .backend import Backend
 from .errors import LayerOutputError
 from .layers import resolve_layer
+from .score_targets import normalize_target
 
 FilterMode = Literal["auto", "rgb", "channels", "mean"]
 
@@ -61,9 +63,13 @@ class CNNLayerVisualizer:
 
     backend: ClassVar[Backend]
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, *, reshape_transform: Any = None, output: Any = None) -> None:
         self.backend.check_model(model)
         self.model = model
+        #: how a token layer's output is read as ``(N, C, h, w)`` maps (see :mod:`visualization.core.tokens`)
+        self.reshape_transform = tokens.check_reshape(reshape_transform)
+        #: the part of a tuple / dict output that gradients are taken of (see :mod:`visualization.core.outputs`)
+        self.output = outputs.check_output_spec(output)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({type(self.model).__name__})"
@@ -88,21 +94,32 @@ class CNNLayerVisualizer:
             )
         return kernel
 
-    def get_feature_maps(self, x: Any, layer: Any) -> np.ndarray:
-        """Output of ``layer`` for input ``x`` as float32 ``(N, C, h, w)`` (eval mode, no gradients)."""
-        name, obj = self._layer(layer)
-        xt = self.backend.prepare_input(self.model, x)
-        with self.backend.eval_mode(self.model):
-            return self.backend.capture(self.model, xt, name, obj, None, False).activations
+    def _maps(self, xt: Any, cap: Any, name: str, reshape_transform: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        spec = self.reshape_transform if reshape_transform is None else tokens.check_reshape(reshape_transform)
+        size = (int(xt.shape[-2]), int(xt.shape[-1]))
+        layout = tokens.resolve_layout(spec, cap.activations.shape, size, name, self.backend, self.model)
+        grads = None if cap.gradients is None else layout.to_nchw(cap.gradients, self.backend, self.model)
+        return layout.to_nchw(cap.activations, self.backend, self.model), grads
 
-    def get_gradients(self, x: Any, target_class: Any, layer: Any) -> GradientResult:
-        """Gradient of the target class's score (before softmax) with respect to ``layer``'s output."""
+    def get_feature_maps(self, x: Any, layer: Any, *, reshape_transform: Any = None) -> np.ndarray:
+        """Output of ``layer`` for input ``x`` as float32 ``(N, C, h, w)`` (eval mode, no gradients); a
+        token layer's output is read through ``reshape_transform`` (default: the visualizer's)."""
         name, obj = self._layer(layer)
         xt = self.backend.prepare_input(self.model, x)
         with self.backend.eval_mode(self.model):
-            cap = self.backend.capture(self.model, xt, name, obj, target_class, True)
-        assert cap.gradients is not None
-        g = cap.gradients
+            cap = self.backend.capture(outputs.wrap(self.model, self.output), xt, name, obj, None, False)
+        return self._maps(xt, cap, name, reshape_transform)[0]
+
+    def get_gradients(self, x: Any, target_class: Any, layer: Any, *, reshape_transform: Any = None) -> GradientResult:
+        """Gradient of the target's score (a class logit by default) with respect to ``layer``'s output."""
+        name, obj = self._layer(layer)
+        xt = self.backend.prepare_input(self.model, x)
+        with self.backend.eval_mode(self.model):
+            net = outputs.wrap(self.model, self.output)
+            cap = self.backend.capture(net, xt, name, obj, normalize_target(target_class), True)
+        acts, g = self._maps(xt, cap, name, reshape_transform)
+        assert g is not None
+        cap = dataclasses.replace(cap, activations=acts)
         return GradientResult(
             name,
             cap.activations,

@@ -14,10 +14,61 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
-from ..core.backend import Backend, Capture, iter_chunks, live_channels, no_gradient_path, progress_bar, shape_text
+from ..core.backend import (
+    Backend,
+    Capture,
+    channel_owner,
+    iter_chunks,
+    live_channels,
+    no_gradient_path,
+    progress_bar,
+)
 from ..core.errors import LayerOutputError, TargetError
+from ..core.outputs import describe_output, output_hint
 from ..core.targets import resolve_indices
 from ..models.pdparams import load_pdparams
+
+
+def _composite_layer_norm(layer: Any, x: Any) -> Any:
+    axes = list(range(x.ndim - len(layer._normalized_shape), x.ndim))
+    mean = x.mean(axis=axes, keepdim=True)
+    centred = x - mean
+    out = centred / paddle.sqrt((centred * centred).mean(axis=axes, keepdim=True) + layer._epsilon)
+    if layer.weight is not None:
+        out = out * layer.weight
+    return out + layer.bias if layer.bias is not None else out
+
+
+@contextmanager
+def exact_layer_norm_grads(model: Any, enabled: bool = True, recording: bool = True) -> Iterator[dict[str, bool]]:
+    """For one call, every ``nn.LayerNorm`` computes its function from elementary operations.
+
+    Paddle 3.3.1's LayerNorm kernel gives a wrong input gradient whenever the gradient of its weight
+    is not computed too: ``paddle.grad`` with respect to an activation (what every gradient method
+    here asks for) or a frozen weight. Checked: an error of order 1 for a weight other than 1, while
+    ``.backward()`` with trainable weights is right. The composite formula's gradient is right. The
+    instances' ``forward`` is overridden and restored in ``finally``; the class is untouched.
+    Yields a flag: the kernel runs while ``state["recording"]`` is false (the part of the network before
+    the first hooked layer, which runs without gradients), the formula from then on.
+    """
+    norms = [m for m in model.sublayers(include_self=True) if isinstance(m, nn.LayerNorm)] if enabled else []
+    saved = [(m, "forward" in m.__dict__, m.__dict__.get("forward")) for m in norms]
+    state = {"recording": recording}
+
+    def make(m: Any) -> Any:
+        kernel = m.forward
+        return lambda x: _composite_layer_norm(m, x) if state["recording"] else kernel(x)
+
+    for m in norms:
+        m.forward = make(m)
+    try:
+        yield state
+    finally:
+        for m, had_own, own in saved:
+            if had_own:
+                m.forward = own
+            else:
+                del m.forward
 
 
 class PaddleBackend(Backend):
@@ -93,6 +144,7 @@ class PaddleBackend(Backend):
                 # it is kept in the graph so the gradient reaches the earlier one. The clone lets a
                 # following in-place op (F.relu_) run, which Paddle refuses on a leaf.
                 paddle.set_grad_enabled(True)
+                norms["recording"] = True
                 if output.stop_gradient:
                     act = output.detach()
                     act.stop_gradient = False
@@ -105,7 +157,8 @@ class PaddleBackend(Backend):
 
         handles = [layer.register_forward_post_hook(make_hook(i)) for i, layer in enumerate(layers)]
         try:
-            with paddle.no_grad():  # restores the caller's grad mode on exit, also after an exception
+            # no_grad restores the caller's grad mode on exit, also after an exception
+            with paddle.no_grad(), exact_layer_norm_grads(model, need_grad, recording=False) as norms:
                 outputs = model(x)
         finally:
             for handle in handles:
@@ -156,32 +209,38 @@ class PaddleBackend(Backend):
         layer: Any,
         activation: np.ndarray,
         channels: np.ndarray,
-        targets: np.ndarray,
+        targets: Any,
         batch_size: int,
         progress: bool,
         repeat_feed: bool,
+        owner: np.ndarray | None = None,
     ) -> np.ndarray:
         base = paddle.to_tensor(np.ascontiguousarray(activation[None]), dtype=feed.dtype, place=feed.place)
-        c = base.shape[1]
+        owner_np = channel_owner(activation, owner)
+        own = paddle.to_tensor(owner_np, place=feed.place).unsqueeze(0)
         chans = paddle.to_tensor(np.asarray(channels, np.int64), place=feed.place)
-        cls = paddle.to_tensor(np.asarray(targets, np.int64), place=feed.place)
+        score = targets if callable(targets) else None  # a target object's scorer: (outputs, samples) -> (B, T)
+        cls = None if score else paddle.to_tensor(np.asarray(targets, np.int64), place=feed.place)
         out = np.empty((len(channels), len(targets)), np.float32)
         current: dict[str, paddle.Tensor] = {}
         # The layer's own computation is skipped, not just its output replaced: its instance gets a
         # forward that returns the current batch (removed in `finally`, the class's forward is untouched).
         had_own = "forward" in layer.__dict__
-        own = layer.__dict__.get("forward")
+        own_forward = layer.__dict__.get("forward")
         layer.forward = lambda *args, **kwargs: current["batch"]
         try:
             with paddle.no_grad():
                 for sl in progress_bar(list(iter_chunks(len(channels), batch_size)), "Ablation-CAM", progress):
                     ch = chans[sl]
-                    # keep[k, j] = 0 for the ablated channel j of copy k (-1: nothing ablated)
-                    keep = (paddle.arange(c, dtype="int64").unsqueeze(0) != ch.unsqueeze(1)).astype(base.dtype)
-                    current["batch"] = base * keep.unsqueeze(-1).unsqueeze(-1)
+                    # keep[k, ...] = 0 where the raw number feeds the ablated channel of copy k (-1: nothing ablated)
+                    keep = (own != ch.reshape([-1] + [1] * owner_np.ndim)).astype(base.dtype)
+                    current["batch"] = base * keep
                     # fresh input memory per pass: a model may modify its input in place
                     inp = paddle.tile(feed, [len(ch), 1, 1, 1]) if repeat_feed else feed.clone()
                     logits = model(inp)
+                    if score is not None:
+                        out[sl] = score(logits, np.zeros(len(ch), np.int64)).astype("float32").cpu().numpy()
+                        continue
                     if not isinstance(logits, paddle.Tensor) or logits.ndim != 2 or logits.shape[0] != len(ch):
                         raise LayerOutputError(
                             f"the model returned {_describe(logits)} for {len(ch)} ablated copies of {layer_name!r}"
@@ -189,7 +248,7 @@ class PaddleBackend(Backend):
                     out[sl] = paddle.index_select(logits.astype("float32"), cls, axis=1).cpu().numpy()
         finally:
             if had_own:
-                layer.forward = own
+                layer.forward = own_forward
             else:
                 del layer.forward
         return out
@@ -202,17 +261,19 @@ class PaddleBackend(Backend):
         return np.ascontiguousarray(w), bias
 
     def masked_scores(
-        self, model: Any, x: Any, activations: np.ndarray, targets: np.ndarray, batch_size: int, progress: bool
+        self, model: Any, x: Any, activations: np.ndarray, targets: Any, batch_size: int, progress: bool
     ) -> np.ndarray:
         n, c, h, w = activations.shape
-        t = targets.shape[1]
+        score = targets if callable(targets) else None  # a target object's scorer: (outputs, samples) -> (B, T)
+        t = len(targets) if score else targets.shape[1]
         weights = np.zeros((n * c, t), np.float32)
         live = live_channels(activations)
         if live.size == 0:
             return weights.reshape(n, c, t).transpose(0, 2, 1)
         maps = paddle.to_tensor(activations.reshape(n * c, 1, h, w)[live], dtype=x.dtype, place=x.place)
         sample = paddle.to_tensor(live // c, place=x.place)
-        cls = paddle.to_tensor(targets[live // c], place=x.place)  # (live, T): every target from one pass
+        # (live, T): every target from one pass
+        cls = None if score else paddle.to_tensor(targets[live // c], place=x.place)
         out = paddle.empty([live.size, t], dtype="float32").to(device=x.place)
         size = tuple(x.shape[-2:])
         tiny = float(paddle.finfo(x.dtype).tiny)
@@ -223,6 +284,9 @@ class PaddleBackend(Backend):
                 hi = masks.amax(axis=[2, 3], keepdim=True)
                 masks = (masks - lo) / paddle.clip(hi - lo, min=tiny)
                 logits = model(paddle.gather(x, sample[sl]) * masks)
+                if score is not None:
+                    out[sl] = score(logits, live[sl] // c).astype("float32")
+                    continue
                 probs = F.softmax(logits.astype("float32"), axis=1)
                 out[sl] = paddle.take_along_axis(probs, cls[sl], axis=1)
         weights[live] = out.cpu().numpy()
@@ -254,7 +318,10 @@ class PaddleBackend(Backend):
 
     def predict(self, model: Any, x: Any) -> np.ndarray:
         with self.eval_mode(model), paddle.no_grad():
-            return self.to_numpy(model(x))
+            out = model(x)
+        if not isinstance(out, paddle.Tensor):
+            raise TargetError(output_hint(out))
+        return self.to_numpy(out)
 
     def read_weights(self, path: str) -> Any:
         # Never paddle.load: it unpickles with pickle.load, which runs whatever the file names.
@@ -276,24 +343,23 @@ def _check_spatial(layer_name: str, output: Any, seen_before: bool) -> None:
             f"Layer {layer_name!r} ran more than once in one forward pass (a shared module), so its output "
             "is ambiguous. Choose a layer that runs once per forward pass."
         )
-    if not isinstance(output, paddle.Tensor) or output.ndim != 4:
+    if not isinstance(output, paddle.Tensor) or output.ndim not in (3, 4):
         raise LayerOutputError(
-            f"Layer {layer_name!r} must output a 4-D (N, C, h, w) tensor; it returned {_describe(output)}. "
+            f"Layer {layer_name!r} must output a 4-D (N, C, h, w) tensor, or a token sequence (N, 1 + h*w, C) / "
+            f"(N, h, w, C) read through reshape_transform; it returned {_describe(output)}. "
             "Choose a convolutional layer or block (cnnvis layers lists the output shapes)."
         )
 
 
 def _describe(obj: Any) -> str:
-    if isinstance(obj, paddle.Tensor):
-        return f"a tensor of shape {shape_text(obj.shape)}"
-    return f"a {type(obj).__name__}"
+    return describe_output(obj)
 
 
 def _scores_2d(scores_np: np.ndarray, outputs: Any) -> np.ndarray:
     if not isinstance(outputs, paddle.Tensor):
         raise TargetError(
-            f"The model returned {_describe(outputs)}, not a (N, num_classes) tensor, so a class index "
-            "cannot be picked. Pass target_class as a callable that maps the outputs to one score per sample."
+            f"{output_hint(outputs)} A class index cannot be picked from it; a callable target_class that maps "
+            "the outputs to one score per sample works too."
         )
     return scores_np
 

@@ -30,7 +30,7 @@ from paddle.autograd import PyLayer
 from ..core.backend import iter_chunks, progress_bar, shape_text
 from ..core.errors import TargetError
 from ..core.saliency import GradientPass, IntegrationPath, OcclusionPlan, SaliencyBackend, select_targets
-from ._backend import BACKEND
+from ._backend import BACKEND, exact_layer_norm_grads
 
 _ACTIVATION = paddle.nn.functional.activation
 #: The functions as Paddle defines them, captured at import: what the swap puts back.
@@ -192,7 +192,7 @@ class PaddleSaliencyBackend(SaliencyBackend):
             # The caller may be inside paddle.no_grad(); the graph must be recorded. The clone lets a
             # model that starts with an in-place op (F.relu_ on its input) run.
             with paddle.enable_grad():
-                with _relu_override(model, relu_mode) as mode:
+                with _relu_override(model, relu_mode) as mode, exact_layer_norm_grads(model):
                     out = model(leaf.clone())
                 relu_calls += mode.calls if mode is not None else 0
                 selected, idx = _select(out, target, rows_np, n)

@@ -18,8 +18,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..core.backend import Backend, Capture, iter_chunks, live_channels, no_gradient_path, progress_bar, shape_text
+from ..core.backend import (
+    Backend,
+    Capture,
+    channel_owner,
+    iter_chunks,
+    live_channels,
+    no_gradient_path,
+    progress_bar,
+)
 from ..core.errors import GradientModeError, LayerOutputError, TargetError
+from ..core.outputs import describe_output, output_hint
 from ..core.targets import resolve_indices
 from ..models.checkpoint import CheckpointFormatError, UnsafeCheckpointError
 
@@ -193,28 +202,34 @@ class TorchBackend(Backend):
         batch_size: int,
         progress: bool,
         repeat_feed: bool,
+        owner: np.ndarray | None = None,
     ) -> np.ndarray:
         base = torch.from_numpy(np.ascontiguousarray(activation[None])).to(device=feed.device, dtype=feed.dtype)
-        c = base.shape[1]
+        owner_np = channel_owner(activation, owner)
+        own = torch.from_numpy(owner_np).to(feed.device).unsqueeze(0)
         chans = torch.from_numpy(np.asarray(channels, np.int64)).to(feed.device)
-        cls = torch.from_numpy(np.asarray(targets, np.int64)).to(feed.device)
+        score = targets if callable(targets) else None  # a target object's scorer: (outputs, samples) -> (B, T)
+        cls = None if score else torch.from_numpy(np.asarray(targets, np.int64)).to(feed.device)
         out = torch.empty((len(channels), len(targets)), dtype=torch.float32, device=feed.device)
         current: dict[str, torch.Tensor] = {}
         # The layer's own computation is skipped, not just its output replaced: its instance gets a
         # forward that returns the current batch (removed in `finally`, the class's forward is untouched).
         had_own = "forward" in layer.__dict__
-        own = layer.__dict__.get("forward")
+        own_forward = layer.__dict__.get("forward")
         layer.forward = lambda *args, **kwargs: current["batch"]
         try:
             with torch.no_grad():
                 for sl in progress_bar(list(iter_chunks(len(channels), batch_size)), "Ablation-CAM", progress):
                     ch = chans[sl]
-                    # keep[k, j] = 0 for the ablated channel j of copy k (-1: nothing ablated)
-                    keep = (torch.arange(c, device=feed.device)[None, :] != ch[:, None]).to(base.dtype)
-                    current["batch"] = base * keep[:, :, None, None]
+                    # keep[k, ...] = 0 where the raw number feeds the ablated channel of copy k (-1: nothing ablated)
+                    keep = (own != ch.view(-1, *[1] * owner_np.ndim)).to(base.dtype)
+                    current["batch"] = base * keep
                     # fresh input memory per pass: a model may modify its input in place
                     inp = feed.repeat(len(ch), 1, 1, 1) if repeat_feed else feed.clone()
                     logits = model(inp)
+                    if score is not None:
+                        out[sl] = score(logits, np.zeros(len(ch), np.int64)).float()
+                        continue
                     if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != len(ch):
                         raise LayerOutputError(
                             f"the model returned {_describe(logits)} for {len(ch)} ablated copies of {layer_name!r}"
@@ -222,7 +237,7 @@ class TorchBackend(Backend):
                     out[sl] = logits.float()[:, cls]
         finally:
             if had_own:
-                layer.forward = own
+                layer.forward = own_forward
             else:
                 del layer.forward
         return out.cpu().numpy()
@@ -234,17 +249,19 @@ class TorchBackend(Backend):
         return self.to_numpy(layer.weight), bias
 
     def masked_scores(
-        self, model: Any, x: Any, activations: np.ndarray, targets: np.ndarray, batch_size: int, progress: bool
+        self, model: Any, x: Any, activations: np.ndarray, targets: Any, batch_size: int, progress: bool
     ) -> np.ndarray:
         n, c, h, w = activations.shape
-        t = targets.shape[1]
+        score = targets if callable(targets) else None  # a target object's scorer: (outputs, samples) -> (B, T)
+        t = len(targets) if score else targets.shape[1]
         weights = np.zeros((n * c, t), np.float32)
         live = live_channels(activations)
         if live.size == 0:
             return weights.reshape(n, c, t).transpose(0, 2, 1)
         maps = torch.from_numpy(activations.reshape(n * c, 1, h, w)[live]).to(device=x.device, dtype=x.dtype)
         sample = torch.from_numpy(live // c).to(x.device)
-        cls = torch.from_numpy(targets[live // c]).to(x.device)  # (live, T): every target from one pass
+        # (live, T): every target from one pass
+        cls = None if score else torch.from_numpy(targets[live // c]).to(x.device)
         out = torch.empty((live.size, t), dtype=torch.float32, device=x.device)
         size = tuple(x.shape[-2:])
         with torch.no_grad():
@@ -254,6 +271,9 @@ class TorchBackend(Backend):
                 hi = masks.amax(dim=(2, 3), keepdim=True)
                 masks = (masks - lo) / (hi - lo).clamp_min(torch.finfo(masks.dtype).tiny)
                 logits = model(x[sample[sl]] * masks)
+                if score is not None:
+                    out[sl] = score(logits, live[sl] // c).float()
+                    continue
                 out[sl] = torch.softmax(logits.float(), dim=1).gather(1, cls[sl])
         weights[live] = out.cpu().numpy()
         return weights.reshape(n, c, t).transpose(0, 2, 1)
@@ -285,7 +305,10 @@ class TorchBackend(Backend):
 
     def predict(self, model: Any, x: Any) -> np.ndarray:
         with self.eval_mode(model), torch.no_grad():
-            return self.to_numpy(model(x))
+            out = model(x)
+        if not isinstance(out, torch.Tensor):
+            raise TargetError(output_hint(out))
+        return self.to_numpy(out)
 
     def read_weights(self, path: str) -> Any:
         try:
@@ -314,24 +337,23 @@ def _check_spatial(layer_name: str, output: Any, seen_before: bool) -> None:
             f"Layer {layer_name!r} ran more than once in one forward pass (a shared module), so its output "
             "is ambiguous. Choose a layer that runs once per forward pass."
         )
-    if not isinstance(output, torch.Tensor) or output.dim() != 4:
+    if not isinstance(output, torch.Tensor) or output.dim() not in (3, 4):
         raise LayerOutputError(
-            f"Layer {layer_name!r} must output a 4-D (N, C, h, w) tensor; it returned {_describe(output)}. "
+            f"Layer {layer_name!r} must output a 4-D (N, C, h, w) tensor, or a token sequence (N, 1 + h*w, C) / "
+            f"(N, h, w, C) read through reshape_transform; it returned {_describe(output)}. "
             "Choose a convolutional layer or block (cnnvis layers lists the output shapes)."
         )
 
 
 def _describe(obj: Any) -> str:
-    if isinstance(obj, torch.Tensor):
-        return f"a tensor of shape {shape_text(obj.shape)}"
-    return f"a {type(obj).__name__}"
+    return describe_output(obj)
 
 
 def _scores_2d(scores_np: np.ndarray, outputs: Any) -> np.ndarray:
     if not isinstance(outputs, torch.Tensor):
         raise TargetError(
-            f"The model returned {_describe(outputs)}, not a (N, num_classes) tensor, so a class index "
-            "cannot be picked. Pass target_class as a callable that maps the outputs to one score per sample."
+            f"{output_hint(outputs)} A class index cannot be picked from it; a callable target_class that maps "
+            "the outputs to one score per sample works too."
         )
     return scores_np
 

@@ -23,6 +23,7 @@ import numpy as np
 from ..core.cam import CAMResult, auto_layer
 from ..core.errors import LayerOutputError, VisualizationError
 from ..core.image import to_display_image
+from ..core.outputs import wrap
 from ..core.weights import load_weights
 from ..frameworks import METHOD_OPTIONS, Framework, get_framework
 from .html import HtmlReport
@@ -73,6 +74,13 @@ class ExplainJob:
     scorecam_batch_size: int = 32
     title: str | None = None
     progress: bool = True
+    reshape: str | None = None  # reshape_transform of token layers: None (auto), "vit", "swin"
+    output: Any = None  # the part of a tuple / dict output to explain (key or index)
+    target_type: str = "class"  # class | segmentation | box (see visualization.report.dense)
+    category: int | None = None  # segmentation: the category (default: the one predicted on most pixels)
+    box: tuple[float, float, float, float] | None = None  # box: x1, y1, x2, y2 (default: the best detection)
+    box_label: int | None = None
+    iou_threshold: float = 0.5
 
 
 @dataclass
@@ -165,9 +173,10 @@ def prepare(job: ExplainJob, fw: Framework) -> tuple[Any, Any, np.ndarray, float
     if job.weights:
         load_weights(fw.backend, model, job.weights)
     x = fw.tensor(model, np.stack([im.array for im in job.images]))
-    fw.backend.predict(model, x)  # warm-up: the first call pays one-time allocations and kernel choice
+    net = wrap(model, job.output)
+    fw.backend.predict(net, x)  # warm-up: the first call pays one-time allocations and kernel choice
     t0 = time.perf_counter()
-    logits = fw.backend.predict(model, x)
+    logits = fw.backend.predict(net, x)
     return model, x, logits, time.perf_counter() - t0
 
 
@@ -197,7 +206,8 @@ def run_framework(
     run.targets = targets
 
     # ---- filters, feature maps, gradients
-    viz = fw.layers.CNNLayerVisualizer(model)
+    # the views of several layers (convolutions too) read token layers by their shape; --reshape is for the CAMs
+    viz = fw.layers.CNNLayerVisualizer(model, output=job.output)
     stem = job.stem_layer or zoo.get("stem") or _first_conv(fw, model)
     report.add_heading(f"{tag}: filters and feature maps")
     if stem is not None:
@@ -226,14 +236,14 @@ def run_framework(
         )
     cam_layer = job.layer or zoo.get("cam")
     if cam_layer is None:  # resolve once, so gradients and every CAM look at the same layer
-        cam_layer = auto_layer(fw.backend, model, x0)[0]
+        cam_layer = auto_layer(fw.backend, wrap(model, job.output), x0)[0]
 
     def make_cam(method: str) -> Any:
         cls = fw.cam_classes[method]
         options = dict(METHOD_OPTIONS.get(method, {}))
         if cls.__name__ in ("ScoreCAM", "AblationCAM"):
             options["batch_size"] = job.scorecam_batch_size
-        return cls(model, cam_layer, **options)
+        return cls(model, cam_layer, reshape_transform=job.reshape, output=job.output, **options)
 
     cams = {m: make_cam(m) for m in job.methods}
     grad_layer = cam_layer
@@ -366,6 +376,11 @@ def build_report(job: ExplainJob, out: str | Path, force: bool = False) -> tuple
     from .html import check_output_folder
 
     check_output_folder(out, force)  # before any work: a file or a full folder is refused now, not at the end
+
+    if job.target_type != "class":
+        from .dense import build_dense_report
+
+        return build_dense_report(job, out, force=force)  # type: ignore[return-value]
 
     fws = [get_framework(f) for f in job.frameworks]
     job.frameworks = [f.name for f in fws]
