@@ -20,6 +20,7 @@ from visualization.pytorch import targets as pt_targets
 from visualization.pytorch._backend import BACKEND as TORCH
 from visualization.pytorch.layer_visualizer import CNNLayerVisualizer as TorchViz
 
+from ._entry_points import CAM_CLASSES
 from .zoo import make
 
 FRAMEWORKS = ("torch", "paddle")
@@ -245,3 +246,22 @@ def test_paddle_layer_norms_are_restored_after_a_gradient_call():
     with pytest.raises(TargetError):
         pd_cam.GradCAM(model, "blocks.1.norm1").compute(x, lambda out: out)  # wrong shape: raises mid-call
     assert norms and all("forward" not in m.__dict__ for m in norms)
+
+
+@pytest.mark.parametrize("module", [pt_cam, pd_cam], ids=["torch", "paddle"])
+def test_every_cam_class_takes_reshape_transform_and_output(module):
+    """A class with its own __init__ (EigenCAM's `center`, Score-CAM's `top_k`, ...) must still pass both on."""
+    import inspect
+
+    for name in CAM_CLASSES:
+        cls = getattr(module, name)
+        params = inspect.signature(cls.__init__).parameters
+        assert {"reshape_transform", "output"} <= set(params), name
+        cam = cls(torch_or_paddle_dummy(module), None, reshape_transform="vit", output=0)
+        assert cam.reshape_transform == "vit" and cam.output == 0, name
+
+
+def torch_or_paddle_dummy(module):
+    if module is pt_cam:
+        return torch.nn.Sequential(torch.nn.Conv2d(3, 2, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    return paddle.nn.Sequential(paddle.nn.Conv2D(3, 2, 3), paddle.nn.AdaptiveAvgPool2D(1), paddle.nn.Flatten())

@@ -284,8 +284,17 @@ class EigenCAM(BaseCAM):
         center: bool = False,
         aug_smooth: bool = False,
         eigen_smooth: bool = False,
+        reshape_transform: Any = None,
+        output: Any = None,
     ) -> None:
-        super().__init__(model, target_layer, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth)
+        super().__init__(
+            model,
+            target_layer,
+            aug_smooth=aug_smooth,
+            eigen_smooth=eigen_smooth,
+            reshape_transform=reshape_transform,
+            output=output,
+        )
         self.eigen_center = bool(center)
 
     def channel_weights(self, capture: Capture, x: Any) -> np.ndarray:
@@ -325,8 +334,17 @@ class EigenGradCAM(BaseCAM):
         center: bool = True,
         aug_smooth: bool = False,
         eigen_smooth: bool = False,
+        reshape_transform: Any = None,
+        output: Any = None,
     ) -> None:
-        super().__init__(model, target_layer, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth)
+        super().__init__(
+            model,
+            target_layer,
+            aug_smooth=aug_smooth,
+            eigen_smooth=eigen_smooth,
+            reshape_transform=reshape_transform,
+            output=output,
+        )
         self.eigen_center = bool(center)
 
     def channel_weights(self, capture: Capture, x: Any) -> np.ndarray:
