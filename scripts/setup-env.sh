@@ -12,6 +12,8 @@ if [ "${CNNVIS_SKIP_BROWSER:-0}" != "1" ] && ! command -v chromium >/dev/null 2>
   SUDO=""; [ "$(id -u)" = "0" ] || SUDO="sudo"
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
-# torch is pinned: 2.13.0 is the CPU wheel; an unpinned torch pulls a ~5 GB CUDA build.
+# torch is pinned: 2.13.0 is the CPU wheel; an unpinned torch pulls a ~5 GB CUDA build. The three
+# frameworks (and protobuf / numpy) are pinned together at versions checked to resolve and to run in
+# one process (import paddle before tensorflow there).
 .venv/bin/python -m pip install --quiet --disable-pip-version-check \
-  "torch==2.13.0" "paddlepaddle==3.3.1" -e ".[test]"
+  "torch==2.13.0" "paddlepaddle==3.3.1" "tensorflow-cpu==2.21.0" "keras==3.15.1" -e ".[test]"

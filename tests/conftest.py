@@ -8,6 +8,10 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import matplotlib
 
+# Paddle must be loaded before TensorFlow in one process (the other order crashes in Paddle's library);
+# the Keras tests import tensorflow, so paddle comes first whatever order the test modules load in.
+import paddle  # noqa: F401
+
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt

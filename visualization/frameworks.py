@@ -38,12 +38,21 @@ METHOD_OPTIONS: dict[str, dict[str, Any]] = {"fastscorecam": {"top_k": 40}}
 #: Smooth Grad-CAM++ are slower: ask for them by name).
 DEFAULT_METHODS = ("gradcam", "gradcampp", "xgradcam", "layercam", "hirescam", "eigencam", "ablationcam", "fastscorecam")
 #: Human-readable framework names.
-DISPLAY = {"torch": "PyTorch", "paddle": "PaddlePaddle"}
-_PACKAGES = {"torch": "pytorch", "pytorch": "pytorch", "paddle": "paddle", "paddlepaddle": "paddle"}
+DISPLAY = {"torch": "PyTorch", "paddle": "PaddlePaddle", "keras": "Keras"}
+_PACKAGES = {
+    "torch": "pytorch",
+    "pytorch": "pytorch",
+    "paddle": "paddle",
+    "paddlepaddle": "paddle",
+    "keras": "keras",
+    "tensorflow": "keras",
+    "tf": "keras",
+}
+_CANONICAL = {"pytorch": "torch", "paddle": "paddle", "keras": "keras"}
 
 
 class UnknownFrameworkError(VisualizationError, ValueError):
-    """A framework name other than torch / paddle."""
+    """A framework name other than torch / paddle / keras."""
 
 
 @dataclass(frozen=True)
@@ -65,17 +74,18 @@ class Framework:
 
     def tensor(self, model: Any, array: Any) -> Any:
         """numpy ``(N, C, H, W)`` -> a tensor on the model's device."""
-        return self.backend.from_numpy(model, array)
+        return self.backend.user_tensor(model, array)
 
 
 def get_framework(name: str) -> Framework:
-    """``'torch'``/``'pytorch'`` or ``'paddle'``/``'paddlepaddle'`` (imports that framework only)."""
+    """``'torch'``/``'pytorch'``, ``'paddle'``/``'paddlepaddle'`` or ``'keras'``/``'tensorflow'`` (imports
+    that framework only)."""
     package = _PACKAGES.get(str(name).strip().lower())
     if package is None:
-        raise UnknownFrameworkError(f"Unknown framework {name!r}; use 'torch' or 'paddle'.")
+        raise UnknownFrameworkError(f"Unknown framework {name!r}; use 'torch', 'paddle' or 'keras'.")
     cams = importlib.import_module(f"visualization.{package}.cam_visualizer")
     layers = importlib.import_module(f"visualization.{package}.layer_visualizer")
     backend = importlib.import_module(f"visualization.{package}._backend").BACKEND
-    canonical = "torch" if package == "pytorch" else "paddle"
+    canonical = _CANONICAL[package]
     classes = {key: getattr(cams, cls) for key, cls in CAM_METHODS.items()}
     return Framework(canonical, backend, cams, layers, classes)

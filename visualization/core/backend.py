@@ -165,6 +165,13 @@ class Backend(abc.ABC):
         """A tensor with the values of ``array`` on the model's device, in the model's floating dtype
         (float32 for a model without floating parameters)."""
 
+    def user_tensor(self, model: Any, array: np.ndarray) -> Any:
+        """``array`` (numpy, channels first ``(N, C, H, W)``) as the input a user of this framework would
+        hand to a public entry point. The same as :meth:`from_numpy` where the framework is channels
+        first; the Keras adapter returns channels-last ``(N, H, W, C)`` here, while :meth:`from_numpy`
+        keeps the core's layout for tensors that stay inside the adapter."""
+        return self.from_numpy(model, array)
+
     @abc.abstractmethod
     def predict(self, model: Any, x: Any) -> np.ndarray:
         """The model's outputs for ``x`` as numpy (eval mode, no gradients, flags restored)."""

@@ -21,14 +21,41 @@ _RAND = re.compile(r"torch\.rand\(([^()]*)\)")
 
 
 def for_framework(doc: str | None, framework: str) -> str | None:
-    """``doc`` with its PyTorch example rewritten for ``framework`` (``"torch"`` or ``"paddle"``)."""
+    """``doc`` with its PyTorch example rewritten for ``framework`` (``"torch"``, ``"paddle"`` or ``"keras"``).
+
+    A Keras example differs in more than spelling (channels-last inputs, layers built differently), so
+    for ``"keras"`` the example lines are dropped and the prose points to the Keras module's own
+    examples (its module docstring and ``docs/``)."""
     if doc is None or framework == "torch":
         return doc
+    if framework == "keras":
+        return _without_examples(doc)
     if framework != "paddle":
         raise ValueError(f"unknown framework {framework!r}")
     for old, new in _PADDLE:
         doc = doc.replace(old, new)
     return _RAND.sub(lambda m: f"paddle.rand([{m.group(1)}])", doc)
+
+
+def _without_examples(doc: str) -> str:
+    """``doc`` with its doctest lines (``>>>``, ``...`` and their expected output) removed, and an
+    ``Example:`` heading left empty by that replaced by a pointer to the Keras examples."""
+    out: list[str] = []
+    in_example = False
+    for line in doc.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(">>>") or (in_example and stripped.startswith("...")):
+            in_example = True
+            continue
+        if in_example and stripped:
+            continue  # expected output of the dropped example
+        in_example = False
+        out.append(line)
+    text = "\n".join(out)
+    note = (
+        "(PyTorch example omitted for Keras: see the visualization.keras module docstrings; inputs are (N, H, W, C).)"
+    )
+    return re.sub(r"(Examples?:)\n(\s*)(?=\n|$)", lambda m: f"{m.group(1)}\n{m.group(2)}    {note}\n", text)
 
 
 def bind_backend(function: Callable[..., Any], backend: Any, framework: str, module: str) -> Callable[..., Any]:

@@ -443,7 +443,7 @@ def model_structure(backend: Backend, facts: ModelFacts, model: Any, x: Any = (3
     if isinstance(x, tuple | list) and len(x) == 3 and all(isinstance(v, int | np.integer) for v in x):
         if min(x) < 1:
             raise ValueError(f"the input shape (C, H, W) must be positive; got {tuple(x)}.")
-        x = backend.from_numpy(model, np.zeros((1, *map(int, x)), np.float32))
+        x = backend.user_tensor(model, np.zeros((1, *map(int, x)), np.float32))
     xt = backend.prepare_input(model, x)
     trace = facts.trace(model, xt)
     counts = facts.parameter_counts(model)

@@ -101,7 +101,7 @@ def explanation_maps(base: Backend, model: Any, x_np: np.ndarray, explanation: A
     n, size = x_np.shape[0], (int(x_np.shape[2]), int(x_np.shape[3]))
     if isinstance(explanation, (BaseCAM, BaseSaliency)):
         _check_same_model(explanation, model)
-        fresh = base.from_numpy(model, x_np)
+        fresh = base.user_tensor(model, x_np)
         if isinstance(explanation, BaseCAM):
             maps = explanation.compute(fresh, targets).heatmaps
         else:
@@ -112,7 +112,7 @@ def explanation_maps(base: Backend, model: Any, x_np: np.ndarray, explanation: A
     if isinstance(explanation, np.ndarray) or _is_nested_numbers(explanation):
         return check_maps(explanation, n, size)
     if callable(explanation):
-        out = explanation(base.from_numpy(model, x_np), targets.copy())
+        out = explanation(base.user_tensor(model, x_np), targets.copy())
         return check_maps(base.to_numpy(out) if base.is_tensor(out) else out, n, size, "explain(x, targets) result")
     raise InvalidInputError(
         f"Expected the explanation as maps (N, H, W), a CAM or saliency instance, or a callable "
@@ -129,7 +129,7 @@ def explainer_maps(
         bound = explainer if model is original else rebind(base, explainer, original, model)
         return explanation_maps(base, model, x_np, bound, targets)
     if callable(explainer):
-        out = explainer(model, base.from_numpy(model, x_np), targets.copy())
+        out = explainer(model, base.user_tensor(model, x_np), targets.copy())
         return check_maps(
             base.to_numpy(out) if base.is_tensor(out) else out, n, size, "explain(model, x, targets) result"
         )
