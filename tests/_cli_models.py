@@ -152,3 +152,13 @@ def zoo_detector():
 
 def zoo_detector_paddle():
     return _zoo("detector", "paddle")
+
+
+def tiny_catdog_keras():  # tensorflow is imported only when this factory is used
+    """``tiny_catdog``'s weights in the Keras CatDogCNN (channels-last): the same numbers as the torch model."""
+    from visualization.keras.models import CatDogCNN as KerasCatDogCNN
+    from visualization.keras.models import catdog_weights_from_torch
+
+    model = KerasCatDogCNN(num_classes=2, image_size=32)
+    model.set_weights(catdog_weights_from_torch(tiny_catdog().state_dict(), 32))
+    return model

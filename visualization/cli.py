@@ -22,7 +22,9 @@ from .frameworks import CAM_METHODS, DEFAULT_METHODS
 
 DEMO_PHOTOS = ("chelsea", "coffee", "astronaut", "rocket")
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif"}
-_EPILOG_DEMO = "Example: cnnvis demo --framework both --out out/demo"
+_EPILOG_DEMO = "Example: cnnvis demo --framework all --out out/demo"
+#: --framework of the report commands: one framework, 'both' (torch and Paddle) or 'all' (and Keras).
+_REPORT_FRAMEWORKS = ["torch", "paddle", "keras", "both", "all"]
 
 
 class UserError(click.ClickException):
@@ -61,6 +63,15 @@ def _model_failed(exc: BaseException) -> UserError:
     )
 
 
+def model_errors(*extra: type[BaseException]) -> tuple[type[BaseException], ...]:
+    """The exception types a user's model or its framework raises on a bad input or layer: Python's own,
+    plus TensorFlow's ``OpError`` family where TensorFlow is loaded (it derives from ``Exception`` only)."""
+    found: tuple[type[BaseException], ...] = (RuntimeError, ValueError, TypeError, IndexError, *extra)
+    tf = sys.modules.get("tensorflow")
+    op_error = getattr(getattr(tf, "errors", None), "OpError", None)
+    return (*found, op_error) if isinstance(op_error, type) else found
+
+
 def _write_failed(out: str, exc: OSError) -> UserError:
     """Writing the output failed (nothing half-written is left: every write goes through a temporary file)."""
     where = f" ({exc.filename})" if exc.filename else ""
@@ -71,7 +82,9 @@ def _write_failed(out: str, exc: OSError) -> UserError:
 
 
 def _framework_list(choice: str) -> list[str]:
-    return ["torch", "paddle"] if choice == "both" else [choice]
+    from .frameworks import expand
+
+    return expand(choice)
 
 
 def _normalize_methods(methods: Sequence[str]) -> list[str]:
@@ -137,14 +150,20 @@ def _report(job: Any, out: str, force: bool) -> None:
         raise _fail(exc) from exc
     except OSError as exc:  # the disk, not the model: full, read-only, removed under us
         raise _write_failed(out, exc) from exc
-    except (RuntimeError, ValueError, TypeError, IndexError, KeyError, AssertionError) as exc:
+    except model_errors(KeyError, AssertionError) as exc:
         raise _model_failed(exc) from exc
     click.echo(f"Report written to {path / 'report.html'} in {time.perf_counter() - t0:.0f} s.")
-    if len(runs) == 2:
+    if len(runs) > 1:
         import numpy as np
 
-        diff = float(np.abs(runs[0].logits - runs[1].logits).max())
-        click.echo(f"Largest logit difference between PyTorch and PaddlePaddle: {diff:.2e}")
+        from .frameworks import DISPLAY
+        from .report.explain import framework_pairs
+
+        for a, b in framework_pairs(runs):
+            diff = float(np.abs(a.logits - b.logits).max())
+            click.echo(
+                f"Largest logit difference between {DISPLAY[a.framework]} and {DISPLAY[b.framework]}: {diff:.2e}"
+            )
 
 
 def _report_options(default_out: str, default_framework: str, framework_help: str):
@@ -155,7 +174,7 @@ def _report_options(default_out: str, default_framework: str, framework_help: st
             [
                 click.option(
                     "--framework",
-                    type=click.Choice(["torch", "paddle", "both"]),
+                    type=click.Choice(_REPORT_FRAMEWORKS),
                     default=default_framework,
                     show_default=True,
                     help=framework_help,
@@ -191,17 +210,23 @@ def _report_options(default_out: str, default_framework: str, framework_help: st
 @click.option("-v", "--verbose", is_flag=True, help="Log automatic choices (e.g. the target layer picked).")
 def main(verbose: bool) -> None:
     """See inside convolutional networks: filters, feature maps, gradients and class activation maps,
-    in PyTorch and PaddlePaddle, written to one self-contained HTML report.
+    in PyTorch, PaddlePaddle and Keras, written to one self-contained HTML report.
 
     \b
-    Start with:  cnnvis demo --framework both
+    Start with:  cnnvis demo --framework both   (or all: PyTorch, PaddlePaddle and Keras)
     Your model:  cnnvis explain --model mypkg.nets:build --weights w.pt --image cat.jpg
+    In Keras:    cnnvis explain --framework keras --model mypkg.nets:build --weights w.weights.h5 --image cat.jpg
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
 
 
 @main.command(epilog=_EPILOG_DEMO)
-@_report_options("out/demo", "both", "Framework(s) to run; 'both' adds a table of how far their numbers are apart.")
+@_report_options(
+    "out/demo",
+    "both",
+    "Framework(s) to run: 'both' is PyTorch and PaddlePaddle, 'all' adds Keras; with more than one, a table "
+    "shows how far each pair's numbers are apart.",
+)
 def demo(framework: str, out: str, force: bool, methods: Sequence[str], no_progress: bool) -> None:
     """Report on the pretrained EfficientNet-Lite0 (ImageNet) and four CC0 photos bundled with
     scikit-image (a cat, a coffee cup, an astronaut, a rocket): top-5 predictions, the stem's filters,
@@ -232,7 +257,12 @@ def demo(framework: str, out: str, force: bool, methods: Sequence[str], no_progr
 @main.command(
     epilog="Example: cnnvis explain --model efficientnet-lite0 --image cat.jpg --method gradcam --out out/cat"
 )
-@_report_options("out/explain", "torch", "Framework of the model ('both' only for zoo models, which exist in both).")
+@_report_options(
+    "out/explain",
+    "torch",
+    "Framework of the model ('both' and 'all' only for zoo models, which exist in every framework). "
+    "Keras models take channels-last images; the report is the same.",
+)
 @click.option(
     "--model",
     "model_spec",
@@ -243,8 +273,9 @@ def demo(framework: str, out: str, force: bool, methods: Sequence[str], no_progr
 @click.option(
     "--weights",
     type=click.Path(dir_okay=False),
-    help="State dict to load, read without running code from it: torch files with weights_only=True, "
-    "Paddle .pdparams with a restricted unpickler (arrays and plain data only).",
+    help="Weights to load, read without running code from them: torch state dicts with weights_only=True, "
+    "Paddle .pdparams with a restricted unpickler (arrays and plain data only), Keras .weights.h5 files "
+    "(model.save_weights) as plain HDF5 arrays.",
 )
 @click.option(
     "--image",
@@ -354,10 +385,10 @@ def explain(
     """The demo's report for your own model and images."""
     from .report.explain import ExplainJob, load_images
 
-    if framework == "both" and ":" in model_spec:
+    if framework in ("both", "all") and ":" in model_spec:
         raise UserError(
-            "--framework both needs a zoo model (the same network in both frameworks); "
-            "for your own model pick --framework torch or --framework paddle."
+            f"--framework {framework} needs a zoo model (the same network in every framework); "
+            "for your own model pick --framework torch, paddle or keras."
         )
     m, s = _stats(model_spec, mean, std)
     dense = _dense_options(reshape, output_spec, target_type, category, box, box_label, target)
@@ -451,7 +482,7 @@ def _dense_options(
 
 
 @main.command(epilog="Example: cnnvis layers --model efficientnet-lite0 --input-size 224")
-@click.option("--framework", type=click.Choice(["torch", "paddle"]), default="torch", show_default=True)
+@click.option("--framework", type=click.Choice(["torch", "paddle", "keras"]), default="torch", show_default=True)
 @click.option(
     "--model",
     "model_spec",
@@ -480,10 +511,11 @@ def layers(framework: str, model_spec: str, input_size: int, channels: int, show
     try:
         model = build_model(model_spec, fw)
         structure = importlib.import_module(f"{fw.layers.__package__}.structure")
+        # (C, H, W) in every framework: model_structure makes one zero image in the framework's own layout
         table = structure.model_structure(model, (channels, input_size, input_size))
     except VisualizationError as exc:
         raise _fail(exc) from exc
-    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+    except model_errors() as exc:
         raise _model_failed(exc) from exc
     click.echo(table.to_text(spatial_only=not show_all))
     if table.repeated:
@@ -613,7 +645,13 @@ def evaluate(
     show_default=True,
     help="auto: both frameworks for a zoo model (a switch in the page), else torch.",
 )
-@click.option("--model", "model_spec", default="efficientnet-lite0", show_default=True, help="A zoo name or 'package.module:factory'.")
+@click.option(
+    "--model",
+    "model_spec",
+    default="efficientnet-lite0",
+    show_default=True,
+    help="A zoo name or 'package.module:factory'.",
+)
 @click.option(
     "--paddle-model",
     help="With --framework both and your own --model: 'package.module:factory' of the same network in Paddle.",
@@ -632,11 +670,17 @@ def evaluate(
     type=click.Path(),
     help="Image file or folder to offer beside the bundled photos; repeat for several.",
 )
-@click.option("--classes", "classes_file", type=click.Path(dir_okay=False), help="Text file with one class name per line.")
-@click.option("--input-size", default=224, show_default=True, type=click.IntRange(8, 2048), help="Side of the centre crop.")
+@click.option(
+    "--classes", "classes_file", type=click.Path(dir_okay=False), help="Text file with one class name per line."
+)
+@click.option(
+    "--input-size", default=224, show_default=True, type=click.IntRange(8, 2048), help="Side of the centre crop."
+)
 @click.option("--mean", help="Per-channel mean on the 0..255 scale (default: the zoo model's, else ImageNet's).")
 @click.option("--std", help="Per-channel std on the 0..255 scale (default: the zoo model's, else ImageNet's).")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback unless you mean it).")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback unless you mean it)."
+)
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free one).")
 def serve(
     framework: str,
@@ -661,7 +705,9 @@ def serve(
         from .serve.app import bind, is_loopback, serve_forever, url_of
         from .serve.session import Explorer, ServeConfig, decode_image
     except ImportError as exc:
-        raise UserError(f"cnnvis serve needs Starlette and uvicorn: pip install \"cnn-visualization[serve]\" ({exc}).") from exc
+        raise UserError(
+            f'cnnvis serve needs Starlette and uvicorn: pip install "cnn-visualization[serve]" ({exc}).'
+        ) from exc
     from .report.explain import load_images
 
     zoo = ":" not in model_spec
@@ -683,7 +729,9 @@ def serve(
         try:
             load_images(images, input_size, m, s)  # the same checks (and messages) as explain
             files = [q for p in map(Path, images) for q in (sorted(p.iterdir()) if p.is_dir() else [p])]
-            photos = [(f.name, decode_image(f.read_bytes())) for f in files if f.suffix.lower() in _IMAGE_SUFFIXES] + photos
+            photos = [
+                (f.name, decode_image(f.read_bytes())) for f in files if f.suffix.lower() in _IMAGE_SUFFIXES
+            ] + photos
         except VisualizationError as exc:
             raise _fail(exc) from exc
     config = ServeConfig(

@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -36,7 +37,16 @@ METHOD_OPTIONS: dict[str, dict[str, Any]] = {"fastscorecam": {"top_k": 40}}
 #: What ``cnnvis explain`` and ``cnnvis demo`` run when no ``--method`` is given: every method that
 #: works at any layer in a few forward passes (CAM needs a GAP -> linear head; exact Score-CAM and
 #: Smooth Grad-CAM++ are slower: ask for them by name).
-DEFAULT_METHODS = ("gradcam", "gradcampp", "xgradcam", "layercam", "hirescam", "eigencam", "ablationcam", "fastscorecam")
+DEFAULT_METHODS = (
+    "gradcam",
+    "gradcampp",
+    "xgradcam",
+    "layercam",
+    "hirescam",
+    "eigencam",
+    "ablationcam",
+    "fastscorecam",
+)
 #: Human-readable framework names.
 DISPLAY = {"torch": "PyTorch", "paddle": "PaddlePaddle", "keras": "Keras"}
 _PACKAGES = {
@@ -49,6 +59,10 @@ _PACKAGES = {
     "tf": "keras",
 }
 _CANONICAL = {"pytorch": "torch", "paddle": "paddle", "keras": "keras"}
+#: Every framework, in the order reports show them.
+ALL = ("torch", "paddle", "keras")
+#: Command-line choices that name several frameworks.
+GROUPS = {"both": ("torch", "paddle"), "all": ALL}
 
 
 class UnknownFrameworkError(VisualizationError, ValueError):
@@ -70,10 +84,14 @@ class Framework:
         return DISPLAY[self.name]
 
     def version(self) -> str:
-        return str(importlib.import_module(self.name).__version__)
+        version = str(importlib.import_module(self.name).__version__)
+        if self.name == "keras":  # the backend's version matters as much as Keras's own
+            version += f" (TensorFlow {importlib.import_module('tensorflow').__version__})"
+        return version
 
     def tensor(self, model: Any, array: Any) -> Any:
-        """numpy ``(N, C, H, W)`` -> a tensor on the model's device."""
+        """numpy ``(N, C, H, W)`` -> the tensor the framework's public entry points take, on the model's
+        device (channels-last ``(N, H, W, C)`` for Keras)."""
         return self.backend.user_tensor(model, array)
 
 
@@ -89,3 +107,22 @@ def get_framework(name: str) -> Framework:
     canonical = _CANONICAL[package]
     classes = {key: getattr(cams, cls) for key, cls in CAM_METHODS.items()}
     return Framework(canonical, backend, cams, layers, classes)
+
+
+def expand(choice: str) -> list[str]:
+    """A command-line ``--framework`` value as framework names: ``'both'`` is torch and Paddle, ``'all'``
+    adds Keras; any other value is one framework."""
+    return list(GROUPS.get(choice, (choice,)))
+
+
+def get_frameworks(names: Sequence[str]) -> list[Framework]:
+    """:func:`get_framework` for each name, in the order given, but imported Paddle first: Paddle cannot
+    be loaded after TensorFlow in one process (see :mod:`visualization.paddle`).
+
+    Example:
+        >>> [fw.name for fw in get_frameworks(["torch"])]
+        ['torch']
+    """
+    canonical = [_CANONICAL.get(_PACKAGES.get(str(n).strip().lower(), ""), n) for n in names]
+    loaded = {n: get_framework(n) for n in sorted(set(canonical), key=lambda n: n != "paddle")}
+    return [loaded[n] for n in canonical]

@@ -2,9 +2,12 @@
 
 For each framework: predictions (top-5 with class names), the stem's filters, feature maps at three
 depths (plus an interactive view), gradients, and every requested CAM method for the predicted class
-and a contrast class, with timings. With two frameworks, a table of how far apart their numbers are.
-The class explained is fixed once (from the first framework's logits) so both frameworks explain the
-same classes.
+and a contrast class, with timings. With two or three frameworks, a table of how far apart their numbers
+are, for every pair. The class explained is fixed once (from the first framework's logits) so every
+framework explains the same classes.
+
+Images enter each framework as its users hold them (:meth:`Framework.tensor`: channels-last for Keras);
+calls to the backend itself take the adapter's input (:meth:`Backend.prepare_input`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from ..core.errors import LayerOutputError, VisualizationError
 from ..core.image import to_display_image
 from ..core.outputs import wrap
 from ..core.weights import load_weights
-from ..frameworks import METHOD_OPTIONS, Framework, get_framework
+from ..frameworks import DISPLAY, METHOD_OPTIONS, Framework, get_frameworks
 from .html import HtmlReport
 from .interactive import cam_explorer
 
@@ -168,15 +171,17 @@ def _first_conv(fw: Framework, model: Any) -> str | None:
 
 
 def prepare(job: ExplainJob, fw: Framework) -> tuple[Any, Any, np.ndarray, float]:
-    """Build the model (and load weights), the input tensor, and time one prediction."""
+    """Build the model (and load weights), the input tensor (as the framework's users hold it), and time
+    one prediction."""
     model = build_model(job.model, fw)
     if job.weights:
         load_weights(fw.backend, model, job.weights)
     x = fw.tensor(model, np.stack([im.array for im in job.images]))
     net = wrap(model, job.output)
-    fw.backend.predict(net, x)  # warm-up: the first call pays one-time allocations and kernel choice
+    xi = fw.backend.prepare_input(model, x)  # the adapter's own layout, for the backend's calls
+    fw.backend.predict(net, xi)  # warm-up: the first call pays one-time allocations and kernel choice
     t0 = time.perf_counter()
-    logits = fw.backend.predict(net, x)
+    logits = fw.backend.predict(net, xi)
     return model, x, logits, time.perf_counter() - t0
 
 
@@ -213,8 +218,9 @@ def run_framework(
     if stem is not None:
         fig = _timed(run.timings, "filters", lambda: viz.visualize_conv_filters(stem, max_filters=32))
         report.add_figure(fig, f"{fw.name}_filters_{_safe(stem)}.webp", f"{tag}: the first 32 filters of '{stem}'.")
-    depths = list(job.feature_layers or zoo.get("features") or _auto_depths(fw, model, x[:1]))
     x0 = x[:1]
+    x0_backend = fw.backend.prepare_input(model, x0)
+    depths = list(job.feature_layers or zoo.get("features") or _auto_depths(fw, model, x0_backend))
     for layer in depths:
         fig = _timed(
             run.timings,
@@ -236,7 +242,7 @@ def run_framework(
         )
     cam_layer = job.layer or zoo.get("cam")
     if cam_layer is None:  # resolve once, so gradients and every CAM look at the same layer
-        cam_layer = auto_layer(fw.backend, wrap(model, job.output), x0)[0]
+        cam_layer = auto_layer(fw.backend, wrap(model, job.output), x0_backend)[0]
 
     def make_cam(method: str) -> Any:
         cls = fw.cam_classes[method]
@@ -347,24 +353,35 @@ def predictions_table(report: HtmlReport, job: ExplainJob, logits: np.ndarray, k
     report.add_table(["image", "rank", "class", "name", "probability"], rows)
 
 
+def framework_pairs(runs: Sequence[FrameworkRun]) -> list[tuple[FrameworkRun, FrameworkRun]]:
+    """Every pair of runs, in report order: (torch, paddle), (torch, keras), (paddle, keras)."""
+    return [(a, b) for i, a in enumerate(runs) for b in runs[i + 1 :]]
+
+
 def parity_section(report: HtmlReport, runs: Sequence[FrameworkRun]) -> list[list[Any]]:
-    a, b = runs
-    rows: list[list[Any]] = [["logits", float(np.abs(a.logits - b.logits).max())]]
-    for key, ra in a.results.items():
-        rows.append(
-            [f"{ra.method} heatmap ({key[1]} class)", float(np.abs(ra.heatmaps - b.results[key].heatmaps).max())]
-        )
-    report.add_heading("PyTorch versus PaddlePaddle")
+    """The table of how far the frameworks' numbers are apart: one column per pair of frameworks, one row
+    for the logits and one per (method, class) heatmap; then the wall time of each step per framework."""
+    pairs = framework_pairs(runs)
+    rows: list[list[Any]] = [["logits", *(float(np.abs(a.logits - b.logits).max()) for a, b in pairs)]]
+    for key, ra in runs[0].results.items():
+        diffs = [
+            float(np.abs(a.results[key].heatmaps - b.results[key].heatmaps).max())
+            if key in a.results and key in b.results
+            else "-"
+            for a, b in pairs
+        ]
+        rows.append([f"{ra.method} heatmap ({key[1]} class)", *diffs])
+    report.add_heading(" versus ".join(DISPLAY[r.framework] for r in runs))
     report.add_text(
-        "Largest absolute difference between the two frameworks on the same weights and inputs "
-        "(heatmaps are in [0, 1])."
+        f"Largest absolute difference between {'the two' if len(runs) == 2 else 'each pair of'} frameworks on the "
+        "same weights and inputs (heatmaps are in [0, 1])."
     )
-    report.add_table(["quantity", "max |torch - paddle|"], rows)
-    timing_rows = [
-        [k, round(a.timings[k] * 1000, 1), round(b.timings.get(k, float("nan")) * 1000, 1)] for k in a.timings
-    ]
+    report.add_table(["quantity", *(f"max |{a.framework} - {b.framework}|" for a, b in pairs)], rows)
+    timing_rows = [[k, *(round(r.timings.get(k, float("nan")) * 1000, 1) for r in runs)] for k in runs[0].timings]
     report.add_table(
-        ["step (whole batch)", "PyTorch ms", "PaddlePaddle ms"], timing_rows, caption="Wall time of each step"
+        ["step (whole batch)", *(f"{DISPLAY[r.framework]} ms" for r in runs)],
+        timing_rows,
+        caption="Wall time of each step",
     )
     return rows
 
@@ -382,7 +399,7 @@ def build_report(job: ExplainJob, out: str | Path, force: bool = False) -> tuple
 
         return build_dense_report(job, out, force=force)  # type: ignore[return-value]
 
-    fws = [get_framework(f) for f in job.frameworks]
+    fws = get_frameworks(job.frameworks)  # Paddle imported first: it cannot follow TensorFlow
     job.frameworks = [f.name for f in fws]
     steps = len(fws) * (3 + len(job.methods))
     bar = tqdm(total=steps, desc="cnnvis", disable=not job.progress, unit="step")
@@ -408,7 +425,7 @@ def build_report(job: ExplainJob, out: str | Path, force: bool = False) -> tuple
             runs.append(run_framework(job, fw, prep, targets, report, tick))
     finally:
         bar.close()
-    if len(runs) == 2:
+    if len(runs) > 1:
         parity_section(report, runs)
     else:
         report.add_heading("Timings")

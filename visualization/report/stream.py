@@ -190,8 +190,8 @@ def load_for_cams(
         load_weights(fw.backend, model, weights)
     cam_layer = layer or ZOO_LAYERS.get(model_spec, {}).get("cam")
     if cam_layer is None:
-        probe = fw.tensor(model, np.zeros((1, 3, input_size, input_size), np.float32))
-        cam_layer = auto_layer(fw.backend, model, probe)[0]
+        probe = fw.backend.from_numpy(model, np.zeros((1, 3, input_size, input_size), np.float32))
+        cam_layer = auto_layer(fw.backend, model, probe)[0]  # the backend's own (channels-first) layout
     return LoadedModel(fw, model, str(cam_layer), make_cams(fw, model, str(cam_layer), methods))
 
 
@@ -274,7 +274,7 @@ class BatchExplainer:
         job, fw, model = self.job, self.loaded.fw, self.loaded.model
         x_np, crops, _ = preprocess_files(files, job.input_size, self.mean, self.std)
         x = fw.tensor(model, x_np)
-        logits = np.asarray(fw.backend.predict(model, x), np.float64)
+        logits = np.asarray(fw.backend.predict(model, fw.backend.prepare_input(model, x)), np.float64)
         if job.target is not None and not 0 <= job.target < logits.shape[1]:
             raise VisualizationError(
                 f"--target {job.target} is out of range: the model has {logits.shape[1]} classes "
@@ -283,9 +283,7 @@ class BatchExplainer:
         targets = logits.argmax(axis=1) if job.target is None else np.full(len(files), job.target)
         z = logits - logits.max(axis=1, keepdims=True)
         probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
-        maps = {
-            m: cam.compute(x, targets.tolist()).heatmaps.astype(np.float32) for m, cam in self.loaded.cams.items()
-        }
+        maps = {m: cam.compute(x, targets.tolist()).heatmaps.astype(np.float32) for m, cam in self.loaded.cams.items()}
         rows = []
         for i, name in enumerate(names):
             save_npz(self.heat_dir / f"{name}.npz", {m: maps[m][i] for m in job.methods})

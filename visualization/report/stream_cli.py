@@ -36,7 +36,7 @@ def run_stream(
     ray_address: str | None = None,
 ) -> None:
     """Run :func:`~visualization.report.stream.stream_explain` for the CLI and print a one-line summary."""
-    from ..cli import UserError, _model_failed, _write_failed
+    from ..cli import UserError, _model_failed, _write_failed, model_errors
     from .stream import StreamJob, stream_explain
 
     if images_dir is None:
@@ -45,8 +45,8 @@ def run_stream(
         )
     if images:
         raise UserError("Use either --image (one HTML report) or --images-dir (streamed per-image files), not both.")
-    if framework == "both":
-        raise UserError("--images-dir runs one framework; pick --framework torch or --framework paddle.")
+    if framework in ("both", "all"):
+        raise UserError("--images-dir runs one framework; pick --framework torch, paddle or keras.")
     if engine == "local" and (workers is not None or ray_address is not None):
         raise UserError("--workers and --ray-address belong to --engine ray; add --engine ray or drop them.")
     job = StreamJob(
@@ -85,7 +85,7 @@ def run_stream(
         raise UserError(str(exc)) from exc
     except OSError as exc:
         raise _write_failed(out, exc) from exc
-    except (RuntimeError, ValueError, TypeError, IndexError, KeyError, AssertionError) as exc:
+    except model_errors(KeyError, AssertionError) as exc:
         raise _model_failed(exc) from exc
     click.echo(
         f"{summary.processed} image(s) explained, {summary.skipped} already done, in "
@@ -95,7 +95,7 @@ def run_stream(
 
 def run_evaluate(job: Any, images_dir: str, out: str) -> None:
     """Run :func:`~visualization.report.evaluate.evaluate` for the CLI and print the Markdown table."""
-    from ..cli import UserError, _model_failed
+    from ..cli import UserError, _model_failed, model_errors
     from .evaluate import evaluate
 
     t0 = time.perf_counter()
@@ -103,7 +103,7 @@ def run_evaluate(job: Any, images_dir: str, out: str) -> None:
         table = evaluate(job, images_dir, out)
     except VisualizationError as exc:
         raise UserError(str(exc)) from exc
-    except (RuntimeError, ValueError, TypeError, IndexError, KeyError, AssertionError) as exc:
+    except model_errors(KeyError, AssertionError) as exc:
         raise _model_failed(exc) from exc
     click.echo(table.paths["md"].read_text(encoding="utf-8"))
     click.echo(
