@@ -162,3 +162,13 @@ def tiny_catdog_keras():  # tensorflow is imported only when this factory is use
     model = KerasCatDogCNN(num_classes=2, image_size=32)
     model.set_weights(catdog_weights_from_torch(tiny_catdog().state_dict(), 32))
     return model
+
+
+def random_catdog_keras():
+    """The Keras CatDogCNN with Keras's own initial weights (what a user's factory returns before --weights)."""
+    import keras
+
+    from visualization.keras.models import CatDogCNN as KerasCatDogCNN
+
+    keras.utils.set_random_seed(1)
+    return KerasCatDogCNN(num_classes=2, image_size=32)

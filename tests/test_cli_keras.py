@@ -1,0 +1,165 @@
+"""``cnnvis`` with ``--framework keras`` and ``--framework all``: the same commands, reports and messages as
+for PyTorch and Paddle, with numbers that agree across the three frameworks.
+
+Kept small: 32-pixel CatDogCNN twins (``tests/_cli_models.py``), one photo, one or two methods; the
+EfficientNet-Lite0 runs use one photo (and 64 pixels where the command takes ``--input-size``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+import visualization.cli as cli
+from visualization.cli import main
+
+from ._cli_models import tiny_catdog, tiny_catdog_keras
+
+CATDOG = "tests._cli_models:tiny_catdog_keras"
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory) -> Path:
+    rng = np.random.default_rng(0)
+    path = tmp_path_factory.mktemp("img") / "cat photo.png"
+    Image.fromarray((rng.random((40, 50, 3)) * 255).astype(np.uint8)).save(path)
+    return path
+
+
+def _probabilities(page: str) -> list[float]:
+    """The probabilities column of the report's predictions table, in order."""
+    table = page[page.index('id="predictions"') :]
+    table = table[: table.index("</table>")]
+    return [float(v) for v in re.findall(r'<td class="num">([0-9.e-]+)</td></tr>', table)]
+
+
+def test_layers_lists_keras_layer_names_and_channels_first_shapes(runner):
+    res = runner.invoke(main, ["layers", "--framework", "keras", "--model", CATDOG, "--input-size", "32"])
+    assert res.exit_code == 0, res.output
+    rows = {line.split()[0]: line.split() for line in res.output.splitlines() if line.strip()}
+    assert rows["conv1"][1] == "Conv2D" and rows["conv1"][2] == "32x32x32"  # C x H x W, as for torch
+    assert rows["conv3"][2] == "128x8x8" and rows["pool3"][2] == "128x4x4"
+    assert "relu2" in rows
+
+
+def test_explain_keras_loads_weights_h5_into_the_users_model(runner, tmp_path, photo):
+    """A random Keras CatDogCNN plus torch's tiny_catdog weights saved by Keras: the report's probabilities
+    are the torch model's (so the file was read and every variable assigned)."""
+    weights = tmp_path / "w.weights.h5"
+    tiny_catdog_keras().save_weights(str(weights))
+    out = tmp_path / "out"
+    res = runner.invoke(
+        main,
+        [
+            "explain",
+            "--framework",
+            "keras",
+            "--model",
+            "tests._cli_models:random_catdog_keras",
+            "--weights",
+            str(weights),
+            "--input-size",
+            "32",
+            "--image",
+            str(photo),
+            "--method",
+            "gradcam",
+            "--layer",
+            "conv3",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "Keras: class activation maps at &#x27;conv3&#x27;" in page and "Keras 3." in page
+    from visualization.models.imagenet import IMAGENET_MEAN, IMAGENET_STD
+    from visualization.report.explain import load_images
+
+    x = torch.from_numpy(load_images([photo], 32, IMAGENET_MEAN, IMAGENET_STD)[0].array[None])
+    with torch.no_grad():
+        probs = torch.softmax(tiny_catdog().eval()(x).double(), 1)[0].numpy()
+    assert _probabilities(page) == pytest.approx(sorted(probs, reverse=True), abs=6e-5)  # 4 significant digits
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--weights", "{torch_weights}"], "PyTorch"),
+        (["--layer", "conv4"], "Did you mean"),
+        (["--input-size", "64"], "The model failed on the input"),
+    ],
+)
+def test_keras_mistakes_are_one_message_and_exit_2(runner, tmp_path, photo, args, message):
+    torch_weights = tmp_path / "w.pt"
+    torch.save(tiny_catdog().state_dict(), torch_weights)
+    args = [a.format(torch_weights=torch_weights) for a in args]
+    res = runner.invoke(
+        main,
+        ["explain", "--framework", "keras", "--model", CATDOG, "--input-size", "32", "--image", str(photo)]
+        + ["--method", "gradcam", "--no-progress", "--out", str(tmp_path / "o"), *args],
+    )
+    assert res.exit_code == 2, res.output
+    assert message in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "o").exists()
+    if "--weights" in args:  # says which framework the file belongs to and what to run instead
+        assert "--framework torch" in res.output
+
+
+def test_framework_all_needs_a_zoo_model(runner, photo, tmp_path):
+    res = runner.invoke(main, ["explain", "--framework", "all", "--model", CATDOG, "--image", str(photo)])
+    assert res.exit_code == 2 and "--framework all needs a zoo model" in res.output
+
+
+def test_explain_all_compares_three_frameworks(runner, tmp_path):
+    """EfficientNet-Lite0 from the shipped weights in PyTorch, Paddle and Keras on one photo at 64 px: every
+    pair's logits agree to 1e-4, and the report has one difference column per pair."""
+    from skimage import data
+
+    img = tmp_path / "chelsea.png"
+    Image.fromarray(data.chelsea()).save(img)
+    out = tmp_path / "all"
+    res = runner.invoke(
+        main,
+        ["explain", "--framework", "all", "--model", "efficientnet-lite0", "--input-size", "64"]
+        + ["--image", str(img), "--method", "gradcam", "--out", str(out), "--no-progress"],
+    )
+    assert res.exit_code == 0, res.output
+    diffs = dict(re.findall(r"Largest logit difference between (\w+ and \w+): ([0-9.e+-]+)", res.output))
+    assert set(diffs) == {"PyTorch and PaddlePaddle", "PyTorch and Keras", "PaddlePaddle and Keras"}
+    assert all(float(v) < 1e-4 for v in diffs.values()), diffs
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "PyTorch versus PaddlePaddle versus Keras" in page
+    for pair in ("torch - paddle", "torch - keras", "paddle - keras"):
+        assert f"max |{pair}|" in page
+    row = re.search(r"<td>Grad-CAM heatmap \(predicted class\)</td>((?:<td[^>]*>[^<]*</td>){3})", page)
+    assert row, "no Grad-CAM row in the comparison table"
+    assert all(float(v) < 1e-3 for v in re.findall(r">([0-9.e+-]+)<", row.group(1))), row.group(1)
+    for fw in ("torch", "paddle", "keras"):
+        assert (out / f"{fw}_cams_0_chelsea_png.webp").is_file()
+
+
+def test_demo_keras(runner, tmp_path, monkeypatch):
+    """The demo in Keras (one photo here): the pretrained model sees the cat, as in PyTorch."""
+    monkeypatch.setattr(cli, "DEMO_PHOTOS", ("chelsea",))
+    out = tmp_path / "demo"
+    res = runner.invoke(main, ["demo", "--framework", "keras", "--method", "gradcam", "--out", str(out), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    page = (out / "report.html").read_text(encoding="utf-8")
+    table = page[page.index('id="predictions"') :]
+    top = re.search(r"<td>chelsea \(scikit-image, CC0\)</td><td class=\"num\">1</td><td class=\"num\">(\d+)</td>", table)
+    assert top and int(top.group(1)) in range(281, 286), "the top-1 class is not a cat"
+    assert "Keras: class activation maps at &#x27;_act1&#x27;" in page
+    assert sorted(p.name for p in out.iterdir() if p.name != "report.html")[0].startswith("keras_")
