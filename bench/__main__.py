@@ -1,4 +1,4 @@
-"""``python -m bench``: the cost of every method in PyTorch and in PaddlePaddle, as one Markdown table.
+"""``python -m bench``: the cost of every method in PyTorch, PaddlePaddle and Keras, as one Markdown table.
 
 One run measures, on the same network, photo and batch, for each framework (``--framework``): a plain
 forward pass (eval mode, no gradients) and then every CAM and saliency method of the package; and, on
@@ -17,7 +17,10 @@ to a Markdown file. ``--quick`` is a smoke run (64 px, one timed call, fewest st
 exact Score-CAM (one masked forward pass per live channel: slow at ``_act1``).
 
 A second table, the ViT row (:mod:`bench.vit`), times Grad-CAM, Grad-CAM++, Score-CAM (top 40) and
-Ablation-CAM on a ViT-B/16-shaped network at batch 1 and 8 (``--no-vit`` skips it).
+Ablation-CAM on a ViT-B/16-shaped network at batch 1 and 8 in PyTorch and Paddle (``--no-vit`` skips it).
+
+With Keras in the run, a last line checks in a fresh interpreter that importing ``visualization.keras``
+(every module of it) loads TensorFlow and Keras but neither torch nor paddle.
 
 The older scripts (``python -m bench.bench_torch``, ``bench_cam_family``, ``bench_saliency``,
 ``bench_frameworks``, ``bench_stream``) still run on their own.
@@ -31,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from .all_methods import FRAMEWORKS, NETWORKS, Settings, log, run
+from .all_methods import FRAMEWORKS, NETWORKS, Settings, import_check, log, run
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -43,7 +46,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--size", type=int, default=None, help="input side in pixels (default 224; 64 with --quick)")
     ap.add_argument("--batch", type=int, default=1, help="images per call")
     ap.add_argument("--repeats", type=int, default=None, help="timed calls per method (default 3; 1 with --quick)")
-    ap.add_argument("--threads", type=int, default=2, help="intra-op threads for torch and paddle")
+    ap.add_argument("--threads", type=int, default=2, help="intra-op threads for torch, paddle and tensorflow")
     ap.add_argument("--quick", action="store_true", help="smoke run: 64 px, 1 repeat, fewest steps")
     ap.add_argument("--full", action="store_true", help="also exact Score-CAM (slow)")
     ap.add_argument("--no-libraries", action="store_true", help="skip torchcam, captum and pytorch-grad-cam")
@@ -74,9 +77,14 @@ def main(argv: Sequence[str] | None = None) -> str:
     frameworks = [fw for fw in FRAMEWORKS if fw in args.framework]
     text = run(settings, frameworks, libraries=not args.no_libraries)
     if not args.no_vit:
+        from .vit import FRAMEWORKS as VIT_FRAMEWORKS
         from .vit import vit_section
 
-        text += "\n\n" + vit_section(frameworks, quick=args.quick, repeats=settings.repeats)
+        vit = [fw for fw in frameworks if fw in VIT_FRAMEWORKS]
+        if vit:
+            text += "\n\n" + vit_section(vit, quick=args.quick, repeats=settings.repeats)
+    if "keras" in frameworks:
+        text += "\n\n" + import_check()[0]
     print(text, flush=True)
     if args.out is not None:
         args.out.write_text(text + "\n", encoding="utf-8")

@@ -1,18 +1,19 @@
-"""Every visualization method of the package, in PyTorch and in PaddlePaddle, priced in plain forward passes.
+"""Every visualization method of the package, in PyTorch, PaddlePaddle and Keras, priced in plain forward passes.
 
 This module does the measuring for ``python -m bench`` (see :mod:`bench.__main__` for the command line).
 
 What runs
-    One network that both frameworks build with the same shipped weights: EfficientNet-Lite0
+    One network that every framework builds with the same shipped weights: EfficientNet-Lite0
     (``load_model("efficientnet-lite0", framework=...)``), explained at ``_act1``, the ReLU6 after the
     1x1 head convolution and right before global pooling, so that every CAM variant (plain ``CAM``
     included) applies there. The input is a real photo (scikit-image's ``chelsea``, then ``coffee``,
     ``astronaut``, ``rocket`` for larger batches) passed through :func:`visualization.models.preprocess`
     at the chosen size. ``--model catdogcnn`` swaps in the small tutorial CNN at ``conv3`` (random weights,
-    seeded with 0 in both frameworks, so the two frameworks do not hold the same numbers); it has no
+    seeded with 0 in each framework, so the frameworks do not hold the same numbers); it has no
     pooling-then-linear head, so ``CAM`` reports an error there.
 
-    Each framework gets: the plain forward pass (eval mode, no gradient recording), each CAM class
+    Each framework gets: the plain forward pass (eval mode, no gradient recording; for Keras an eager
+    ``model(x, training=False)`` on the channels-last batch, outside any ``GradientTape``), each CAM class
     listed in :data:`visualization.frameworks.CAM_METHODS` (Score-CAM with ``top_k`` as in
     :data:`visualization.frameworks.METHOD_OPTIONS`; exact Score-CAM only with ``--full``, since at
     ``_act1`` it scores up to 1280 masked images), and each saliency class of ``visualization.<fw>.saliency``
@@ -54,6 +55,7 @@ Cells that carry no number: ``skipped (--full)``, ``n/a (not installed)`` (libra
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import importlib
@@ -74,7 +76,9 @@ from visualization.frameworks import CAM_METHODS
 
 from ._common import markdown_table, median_time, peak_rss_delta_mb
 
-FRAMEWORKS = ("torch", "paddle")
+FRAMEWORKS = ("torch", "paddle", "keras")
+#: framework -> its package under ``visualization``
+PACKAGES = {"torch": "pytorch", "paddle": "paddle", "keras": "keras"}
 #: network name for ``load_model`` -> the layer every CAM is computed at
 NETWORKS = {"efficientnet-lite0": "_act1", "catdogcnn": "conv3"}
 PHOTOS = ("chelsea", "coffee", "astronaut", "rocket")
@@ -97,13 +101,24 @@ TORCHCAM = {
 #: our method key -> pytorch-grad-cam class
 PYTORCH_GRAD_CAM = {  # pytorch-grad-cam happens to name these classes as we do
     key: CAM_METHODS[key]
-    for key in ("gradcam", "gradcampp", "xgradcam", "layercam", "hirescam", "eigencam", "eigengradcam", "ablationcam", "scorecam")
+    for key in (
+        "gradcam",
+        "gradcampp",
+        "xgradcam",
+        "layercam",
+        "hirescam",
+        "eigencam",
+        "eigengradcam",
+        "ablationcam",
+        "scorecam",
+    )
 }
 CAPTUM_METHODS = (*SALIENCY_METHODS, "gradcam")
 NOT_INSTALLED = "n/a (not installed)"
 SKIPPED = "skipped (--full)"
 ABSENT = "-"
 NOT_RUN = "not run"
+NOT_AVAILABLE = "n/a (no such module)"
 
 
 @dataclass(frozen=True)
@@ -193,21 +208,37 @@ def log(msg: str) -> None:
 
 
 def set_threads(n: int, frameworks: Sequence[str]) -> str:
-    """Intra-op threads for both frameworks; returns how paddle's were set (for the header)."""
+    """Intra-op threads for every framework; returns how paddle's and TensorFlow's were set (for the header).
+
+    Paddle is imported before TensorFlow (the other order crashes the process, see :mod:`visualization.paddle`)."""
     os.environ.setdefault("OMP_NUM_THREADS", str(n))  # read by paddle's oneDNN only if paddle is not loaded yet
     os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import torch
 
     torch.set_num_threads(n)
+    notes = []
     if "paddle" not in frameworks:
-        return "paddle not run"
-    import paddle
+        notes.append("paddle not run")
+    else:
+        import paddle
 
-    setter = getattr(paddle, "set_num_threads", None) or getattr(paddle.base.core, "set_num_threads", None)
-    if setter is None:
-        return f"paddle OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}"
-    setter(n)
-    return f"paddle {n}"
+        setter = getattr(paddle, "set_num_threads", None) or getattr(paddle.base.core, "set_num_threads", None)
+        if setter is None:
+            notes.append(f"paddle OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}")
+        else:
+            setter(n)
+            notes.append(f"paddle {n}")
+    if "keras" in frameworks:
+        import tensorflow as tf
+
+        try:  # only possible before TensorFlow's runtime starts (the first op)
+            tf.config.threading.set_intra_op_parallelism_threads(n)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+            notes.append(f"tensorflow {n} (inter-op 1)")
+        except RuntimeError:
+            notes.append(f"tensorflow {tf.config.threading.get_intra_op_parallelism_threads() or 'default'}")
+    return ", ".join(notes)
 
 
 def cpu_name() -> str:
@@ -261,7 +292,7 @@ def paired_ratio(fn: Callable[[], object], forward: Callable[[], object], repeat
     times, ratios = [], []
     for i in range(repeats):
         pair = []
-        for call in ((fn, forward) if i % 2 == 0 else (forward, fn)):
+        for call in (fn, forward) if i % 2 == 0 else (forward, fn):
             t0 = time.perf_counter()
             call()
             pair.append((call is fn, time.perf_counter() - t0))
@@ -305,24 +336,35 @@ def load_network(framework: str, settings: Settings) -> Any:
         import torch
 
         torch.manual_seed(0)
-    else:
+    elif framework == "paddle":
         import paddle
 
         paddle.seed(0)
+    else:
+        import keras
+
+        keras.utils.set_random_seed(0)
     kwargs = {"image_size": settings.size} if settings.model == "catdogcnn" else {}
     model = load_model(settings.model, framework=framework, **kwargs)
-    model.eval()
+    if framework != "keras":  # a Keras model has no mode: every call here passes training=False
+        model.eval()
     return model
 
 
 def _to_tensor(framework: str, array: np.ndarray) -> Any:
+    """The batch as the framework's users hold it: ``(N, C, H, W)`` for torch and Paddle, a channels-last
+    ``(N, H, W, C)`` ``tf.Tensor`` for Keras."""
     if framework == "torch":
         import torch
 
         return torch.from_numpy(array)
-    import paddle
+    if framework == "paddle":
+        import paddle
 
-    return paddle.to_tensor(array)
+        return paddle.to_tensor(array)
+    import tensorflow as tf
+
+    return tf.constant(np.ascontiguousarray(array.transpose(0, 2, 3, 1)))
 
 
 def _no_grad(framework: str) -> Any:
@@ -330,15 +372,22 @@ def _no_grad(framework: str) -> Any:
         import torch
 
         return torch.no_grad()
-    import paddle
+    if framework == "paddle":
+        import paddle
 
-    return paddle.no_grad()
+        return paddle.no_grad()
+    return contextlib.nullcontext()  # TensorFlow records gradients only inside a GradientTape
+
+
+def _call(framework: str, model: Any, x: Any) -> Any:
+    """One plain forward pass (Keras: ``training=False``, as the toolkit calls the model)."""
+    with _no_grad(framework):
+        return model(x, training=False) if framework == "keras" else model(x)
 
 
 def _predicted(framework: str, model: Any, x: Any) -> list[int]:
-    with _no_grad(framework):
-        out = model(x)
-    return [int(i) for i in np.asarray(out.numpy() if framework == "paddle" else out.detach().numpy()).argmax(1)]
+    out = _call(framework, model, x)
+    return [int(i) for i in np.asarray(out.detach().numpy() if framework == "torch" else out.numpy()).argmax(1)]
 
 
 # ---------------------------------------------------------------------------------------------- ours
@@ -347,13 +396,17 @@ def our_calls(framework: str, model: Any, x: Any, target: list[int], s: Settings
     from visualization.frameworks import METHOD_OPTIONS, get_framework
 
     fw = get_framework(framework)
-    sal = importlib.import_module(f"visualization.{'pytorch' if framework == 'torch' else 'paddle'}.saliency")
     objects: dict[str, Any] = {}
     for key, cls in fw.cam_classes.items():
         opts = dict(METHOD_OPTIONS.get(key, {}))
         if key in ("scorecam", "fastscorecam", "ablationcam"):
             opts["batch_size"] = s.mask_batch
         objects[key] = cls(model, s.layer, **opts)
+    try:
+        sal = importlib.import_module(f"visualization.{PACKAGES[framework]}.saliency")
+    except ModuleNotFoundError as exc:  # a framework without the saliency module: its rows say so
+        log(f"[{framework}] saliency: {exc}")
+        return {key: (lambda obj=obj: obj.compute(x, target)) for key, obj in objects.items()}
     w = s.window
     objects.update(
         VanillaGradient=sal.VanillaGradient(model),
@@ -378,8 +431,7 @@ def run_framework(
     target = _predicted(framework, model, x)
 
     def forward() -> None:
-        with _no_grad(framework):
-            model(x)
+        _call(framework, model, x)
 
     fwd = measure(forward, settings, framework)
     log(f"[{framework}] forward: {fwd.seconds * 1e3:.1f} ms, peak {_mib(fwd.peak_mb)} MiB")
@@ -389,6 +441,9 @@ def run_framework(
         if m.key in SLOW_METHODS and not settings.full:
             results[m.key] = Result(note=SKIPPED)
             log(f"[{framework}] {m.label}: {SKIPPED}")
+            continue
+        if m.key not in calls:
+            results[m.key] = Result(note=NOT_AVAILABLE)
             continue
         try:
             results[m.key] = r = measure(calls[m.key], settings, framework, forward=forward)
@@ -549,10 +604,8 @@ def memory_cell(r: Result | None, fwd: Result | None) -> str:
 
 HEADER = [
     "method",
-    "torch time/fwd",
-    "paddle time/fwd",
-    "torch peak MiB",
-    "paddle peak MiB",
+    *(f"{fw} time/fwd" for fw in FRAMEWORKS),
+    *(f"{fw} peak MiB" for fw in FRAMEWORKS),
     "torchcam time/fwd",
     "captum time/fwd",
     "pytorch-grad-cam time/fwd",
@@ -577,10 +630,8 @@ def build_table(
     rows: list[list[str]] = [
         [
             "forward (no grad), absolute",
-            fwd_time("torch"),
-            fwd_time("paddle"),
-            fwd_mem("torch"),
-            fwd_mem("paddle"),
+            *(fwd_time(fw) for fw in FRAMEWORKS),
+            *(fwd_mem(fw) for fw in FRAMEWORKS),
             *(lib_note or ABSENT for _ in LIBRARIES),
         ]
     ]
@@ -602,13 +653,19 @@ def header(settings: Settings, frameworks: Sequence[str], paddle_threads: str) -
         import paddle
 
         versions.append(f"paddle {paddle.__version__}")
+    if "keras" in frameworks:
+        import keras
+        import tensorflow as tf
+
+        versions.append(f"keras {keras.__version__} (tensorflow {tf.__version__})")
     libs = ", ".join(f"{lib} {library_version(lib) or 'not installed'}" for lib in LIBRARIES)
     return (
         f"{', '.join(versions)}; threads: torch {torch.get_num_threads()}, {paddle_threads}; CPU: {cpu_name()}; "
         f"{settings.model} at {settings.layer}, {settings.size}x{settings.size}, batch {settings.batch}, "
         f"median of {settings.repeats} after {settings.warmup} warm-up; {libs}.\n"
         f"time/fwd = median over timed calls of (method time / time of a no-grad forward run next to it) "
-        f"(same framework; libraries: torch forward). "
+        f"(same framework; libraries: torch forward; Keras: an eager model(x, training=False) on the "
+        f"channels-last batch). "
         f"peak MiB = resident memory one warm call adds at its peak; (Nx) = method peak / forward peak "
         f"(only when the forward's peak is >= 1 MiB). "
         f"{settings.describe()}."
@@ -629,3 +686,46 @@ def run(settings: Settings, frameworks: Sequence[str] = FRAMEWORKS, libraries: b
             theirs = run_libraries(model, x, target, settings, forward)
         del model, x, forward
     return header(settings, frameworks, paddle_threads) + "\n\n" + build_table(settings, forwards, ours, theirs)
+
+
+_IMPORT_PROBE = """
+import importlib, json, pkgutil, sys, time
+t0 = time.perf_counter()
+import visualization.keras as pkg
+names = sorted(m.name for m in pkgutil.iter_modules(pkg.__path__))
+for name in names:
+    importlib.import_module(f"visualization.keras.{name}")
+seconds = time.perf_counter() - t0
+loaded = {top: top in sys.modules for top in ("tensorflow", "keras", "torch", "paddle")}
+print(json.dumps({"modules": names, "loaded": loaded, "seconds": seconds}))
+"""
+
+
+def import_check(root: str | os.PathLike[str] | None = None) -> tuple[str, dict[str, Any]]:
+    """Import ``visualization.keras`` and every module in it in a fresh interpreter and report which
+    frameworks that loaded: ``(one line for the output, the raw facts)``. torch and paddle must not be."""
+    import json
+    import subprocess
+    from pathlib import Path
+
+    root = Path(root) if root is not None else Path(__file__).resolve().parents[1]
+    env = dict(
+        os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", _IMPORT_PROBE], capture_output=True, text=True, cwd=root, env=env, check=False
+    )
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"Import check FAILED: importing visualization.keras in a fresh process: {tail}", {}
+    facts = json.loads(proc.stdout.strip().splitlines()[-1])
+    loaded = facts["loaded"]
+    clean = not loaded["torch"] and not loaded["paddle"]
+    line = (
+        f"Import check ({'ok' if clean else 'FAILED'}): `import visualization.keras` and its "
+        f"{len(facts['modules'])} modules ({', '.join(facts['modules'])}) in a fresh process took "
+        f"{facts['seconds']:.1f} s and loaded "
+        + ", ".join(f"{top} {'yes' if on else 'no'}" for top, on in loaded.items())
+        + "."
+    )
+    return line, facts
