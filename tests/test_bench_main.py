@@ -1,4 +1,4 @@
-"""``python -m bench``: one smoke run of both frameworks, checked for the shape of its table (never for times)."""
+"""``python -m bench``: one smoke run of the three frameworks, checked for the shape of its table (never for times)."""
 
 from __future__ import annotations
 
@@ -25,19 +25,22 @@ def _ratio(cell: str) -> float:
     return float(m.group(1))
 
 
-def test_quick_run_has_every_method_in_both_frameworks(capsys):
+def test_quick_run_has_every_method_in_every_framework(capsys):
     # 64 px: the smallest input at which EfficientNet's _act1 is spatial (2 x 2); at 32 px it is 1 x 1 and refused
-    argv = ["--quick", "--framework", "torch", "paddle", "--size", "64", "--threads", "1", "--no-vit"]
+    argv = ["--quick", "--framework", "torch", "paddle", "keras", "--size", "64", "--threads", "1", "--no-vit"]
     text = main(argv)
     out = capsys.readouterr().out
-    assert out.strip() == text.strip()  # stdout holds the header and the table only
-    assert "torch " in out.splitlines()[0] and "paddle " in out.splitlines()[0]
+    assert out.strip() == text.strip()  # stdout holds the header, the table and the import check only
+    assert all(f"{fw} " in out.splitlines()[0] for fw in ("torch", "paddle", "keras"))
+    check = out.strip().splitlines()[-1]  # a fresh interpreter imported every module of visualization.keras
+    assert check.startswith("Import check (ok)"), check
+    assert "tensorflow yes, keras yes, torch no, paddle no" in check and "saliency" in check
 
     table = _table(text)
     expected = methods(Settings.quick(size=32))
     assert list(table) == ["forward (no grad), absolute"] + [m.label for m in expected]
     forward = table["forward (no grad), absolute"]
-    for fw in ("torch", "paddle"):
+    for fw in ("torch", "paddle", "keras"):
         assert re.match(r"^\d+\.\d ms$", forward[f"{fw} time/fwd"])
         assert re.match(r"^\d+\.\d$", forward[f"{fw} peak MiB"])
 
@@ -47,9 +50,10 @@ def test_quick_run_has_every_method_in_both_frameworks(capsys):
     for m in expected:
         row = table[m.label]
         if m.key == "scorecam":  # exact Score-CAM only with --full
-            assert {row["torch time/fwd"], row["paddle time/fwd"], row["torchcam time/fwd"]} == {SKIPPED}
+            assert {row["torch time/fwd"], row["paddle time/fwd"], row["keras time/fwd"]} == {SKIPPED}
+            assert row["torchcam time/fwd"] == SKIPPED
             continue
-        for fw in ("torch", "paddle"):
+        for fw in ("torch", "paddle", "keras"):
             assert _ratio(row[f"{fw} time/fwd"]) > 0, (m.label, fw, row)
             assert re.match(r"^\d+\.\d( \(\d+\.\dx\))?$", row[f"{fw} peak MiB"]), (m.label, fw, row)
         if m.key in TORCHCAM:
