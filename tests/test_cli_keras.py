@@ -22,6 +22,8 @@ from visualization.cli import main
 from ._cli_models import tiny_catdog, tiny_catdog_keras
 
 CATDOG = "tests._cli_models:tiny_catdog_keras"
+_KERAS_EXPLAIN = ["explain", "--framework", "keras", "--model", CATDOG, "--input-size", "32", "--no-progress"]
+_ALL_EXPLAIN = ["explain", "--framework", "all", "--model", "efficientnet-lite0", "--input-size", "64"]
 
 
 @pytest.fixture
@@ -108,8 +110,7 @@ def test_keras_mistakes_are_one_message_and_exit_2(runner, tmp_path, photo, args
     args = [a.format(torch_weights=torch_weights) for a in args]
     res = runner.invoke(
         main,
-        ["explain", "--framework", "keras", "--model", CATDOG, "--input-size", "32", "--image", str(photo)]
-        + ["--method", "gradcam", "--no-progress", "--out", str(tmp_path / "o"), *args],
+        [*_KERAS_EXPLAIN, "--image", str(photo), "--method", "gradcam", "--out", str(tmp_path / "o"), *args],
     )
     assert res.exit_code == 2, res.output
     assert message in res.output and "Traceback" not in res.output
@@ -123,7 +124,18 @@ def test_framework_all_needs_a_zoo_model(runner, photo, tmp_path):
     assert res.exit_code == 2 and "--framework all needs a zoo model" in res.output
 
 
-def test_explain_all_compares_three_frameworks(runner, tmp_path):
+@pytest.fixture
+def one_feature_layer(monkeypatch):
+    """The zoo's EfficientNet report with one feature-map figure instead of three (drawing figures is most of
+    a report's time)."""
+    from visualization.report.explain import ZOO_LAYERS
+
+    monkeypatch.setitem(
+        ZOO_LAYERS, "efficientnet-lite0", {**ZOO_LAYERS["efficientnet-lite0"], "features": ["_blocks.4"]}
+    )
+
+
+def test_explain_all_compares_three_frameworks(runner, tmp_path, one_feature_layer):
     """EfficientNet-Lite0 from the shipped weights in PyTorch, Paddle and Keras on one photo at 64 px: every
     pair's logits agree to 1e-4, and the report has one difference column per pair."""
     from skimage import data
@@ -133,8 +145,7 @@ def test_explain_all_compares_three_frameworks(runner, tmp_path):
     out = tmp_path / "all"
     res = runner.invoke(
         main,
-        ["explain", "--framework", "all", "--model", "efficientnet-lite0", "--input-size", "64"]
-        + ["--image", str(img), "--method", "gradcam", "--out", str(out), "--no-progress"],
+        [*_ALL_EXPLAIN, "--image", str(img), "--method", "gradcam", "--out", str(out), "--no-progress"],
     )
     assert res.exit_code == 0, res.output
     diffs = dict(re.findall(r"Largest logit difference between (\w+ and \w+): ([0-9.e+-]+)", res.output))
@@ -151,15 +162,19 @@ def test_explain_all_compares_three_frameworks(runner, tmp_path):
         assert (out / f"{fw}_cams_0_chelsea_png.webp").is_file()
 
 
-def test_demo_keras(runner, tmp_path, monkeypatch):
+def test_demo_keras(runner, tmp_path, monkeypatch, one_feature_layer):
     """The demo in Keras (one photo here): the pretrained model sees the cat, as in PyTorch."""
     monkeypatch.setattr(cli, "DEMO_PHOTOS", ("chelsea",))
     out = tmp_path / "demo"
-    res = runner.invoke(main, ["demo", "--framework", "keras", "--method", "gradcam", "--out", str(out), "--no-progress"])
+    res = runner.invoke(
+        main, ["demo", "--framework", "keras", "--method", "gradcam", "--out", str(out), "--no-progress"]
+    )
     assert res.exit_code == 0, res.output
     page = (out / "report.html").read_text(encoding="utf-8")
     table = page[page.index('id="predictions"') :]
-    top = re.search(r"<td>chelsea \(scikit-image, CC0\)</td><td class=\"num\">1</td><td class=\"num\">(\d+)</td>", table)
+    top = re.search(
+        r"<td>chelsea \(scikit-image, CC0\)</td><td class=\"num\">1</td><td class=\"num\">(\d+)</td>", table
+    )
     assert top and int(top.group(1)) in range(281, 286), "the top-1 class is not a cat"
     assert "Keras: class activation maps at &#x27;_act1&#x27;" in page
     assert sorted(p.name for p in out.iterdir() if p.name != "report.html")[0].startswith("keras_")
