@@ -2,7 +2,9 @@
 control changes what is shown. Debian's chromium is driven by playwright (never its own browser).
 
 The browser test opens the README's main job itself (``cnnvis demo --framework both``: four photos,
-eight methods, both frameworks), so the size limit and the browser checks apply to what a user gets.
+eight methods, both frameworks), so the size limit and the browser checks apply to what a user gets. The
+small report (one photo, Grad-CAM) runs all three frameworks, PyTorch, PaddlePaddle and Keras, and is
+opened in the browser too.
 """
 
 from __future__ import annotations
@@ -41,13 +43,14 @@ def report_dir(tmp_path_factory) -> Path:
     arr, crop = preprocess(data.chelsea())
     job = ExplainJob(
         model="efficientnet-lite0",
-        frameworks=["torch", "paddle"],
+        frameworks=["torch", "paddle", "keras"],
         images=[ImageInput('chelsea <cat> & "friends".jpg', arr, to_display_image(crop))],
         methods=["gradcam"],
         class_names=None,
         progress=False,
     )
-    out, _ = build_report(job, tmp_path_factory.mktemp("rep") / "report")
+    out, runs = build_report(job, tmp_path_factory.mktemp("rep") / "report")
+    assert [r.framework for r in runs] == ["torch", "paddle", "keras"]
     return out
 
 
@@ -68,6 +71,46 @@ def test_report_files_are_self_contained_and_escaped(report_dir):
     markup = re.sub(r"<script.*?</script>", "", page, flags=re.S)  # plotly.js itself holds URL strings
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", markup)  # nothing fetched from a network
     assert not list(report_dir.parent.glob(".report.*"))  # no temporary folder left behind
+
+
+def test_three_framework_report_compares_every_pair(report_dir):
+    page = (report_dir / "report.html").read_text(encoding="utf-8")
+    assert '<h2 id="pytorch-versus-paddlepaddle-versus-keras">PyTorch versus PaddlePaddle versus Keras</h2>' in page
+    head = "".join(f"<th>max |{pair}|</th>" for pair in ("torch - paddle", "torch - keras", "paddle - keras"))
+    assert f"<th>quantity</th>{head}" in page
+    logits = re.search(r"<tr><td>logits</td>((?:<td class=\"num\">[^<]+</td>){3})</tr>", page)
+    assert logits and all(float(v) < 1e-4 for v in re.findall(r">([^<]+)<", logits.group(1))), logits
+    assert "<th>PyTorch ms</th><th>PaddlePaddle ms</th><th>Keras ms</th>" in page
+    files = {p.name.split("_")[0] for p in report_dir.iterdir() if p.suffix == ".webp"}
+    assert files == {"torch", "paddle", "keras"}
+
+
+def test_three_framework_report_in_headless_chromium(report_dir, tmp_path):
+    """The small report with its three frameworks: no console error, every image decodes, nothing remote."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    errors: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1300, "height": 900})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            remote: list[str] = []
+            page.on("request", lambda r: remote.append(r.url) if not r.url.startswith(("file:", "data:")) else None)
+            page.goto((report_dir / "report.html").as_uri())
+            page.wait_for_function("document.body.dataset.plotsReady === 'true'", timeout=120_000)
+            widths = page.evaluate("Array.from(document.images).map(i => i.complete ? i.naturalWidth : 0)")
+            assert len(widths) == len(list(report_dir.glob("*.webp"))) and min(widths) > 0
+            table = page.locator("#pytorch-versus-paddlepaddle-versus-keras + p + table")
+            assert table.locator("th").all_inner_texts()[1:4] == [
+                "max |torch - paddle|",
+                "max |torch - keras|",
+                "max |paddle - keras|",
+            ]
+            assert remote == []
+        finally:
+            browser.close()
+    assert errors == []
 
 
 def test_demo_report_is_light_and_holds_everything_once(demo_dir):
