@@ -102,6 +102,7 @@ def test_explain_keras_loads_weights_h5_into_the_users_model(runner, tmp_path, p
         (["--weights", "{torch_weights}"], "PyTorch"),
         (["--layer", "conv4"], "Did you mean"),
         (["--input-size", "64"], "The model failed on the input"),
+        (["--target-type", "segmentation"], "with Keras only class targets"),
     ],
 )
 def test_keras_mistakes_are_one_message_and_exit_2(runner, tmp_path, photo, args, message):

@@ -22,7 +22,7 @@ from ..core.image import overlay
 from ..core.outputs import describe_output, wrap
 from ..core.score_targets import box_iou, sample_output
 from ..core.weights import load_weights
-from ..frameworks import METHOD_OPTIONS, Framework, get_framework
+from ..frameworks import METHOD_OPTIONS, Framework, get_frameworks
 from .html import HtmlReport
 
 
@@ -110,8 +110,14 @@ def build_dense_report(job: Any, out: str | Path, force: bool = False) -> tuple[
     """The report of ``job`` (``job.target_type`` is ``"segmentation"`` or ``"box"``)."""
     from .explain import build_model
 
-    fws = [get_framework(f) for f in job.frameworks]
+    fws = get_frameworks(job.frameworks)
     kind = job.target_type
+    if any(fw.name == "keras" for fw in fws):
+        raise VisualizationError(
+            f"--target-type {kind} reports run in PyTorch and PaddlePaddle; with Keras only class targets "
+            "(--target-type class) are reported. Use --framework torch or paddle, or the Keras targets in Python: "
+            "visualization.keras.targets with a CAM class's compute(x, targets)."
+        )
     report = HtmlReport(job.title or f"cnn-visualization report: {job.model} ({kind} targets)")
     report.add_text(
         f"Model {job.model} ({', '.join(f'{f.display} {f.version()}' for f in fws)}); images: "
