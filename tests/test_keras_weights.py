@@ -262,3 +262,18 @@ def test_a_failed_assignment_restores_the_old_weights(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk went away"):
         _weights.apply_weights(model, read_weights_h5(path))
     assert len(calls) == 2 and _same(_values(model), before)
+
+
+def test_the_backend_keys_weights_like_the_file():
+    """KerasBackend.state_shapes / apply_weights are this module's: the keys a .weights.h5 file holds."""
+    model = make_keras_twin("gap").keras_model
+    assert (
+        BACKEND.state_shapes(model)
+        == state_shapes(model)
+        == {
+            "layers/conv2d/vars/0": (3, 3, 3, 5),
+            "layers/conv2d/vars/1": (5,),
+            "layers/dense/vars/0": (5, 4),
+            "layers/dense/vars/1": (4,),
+        }
+    )
