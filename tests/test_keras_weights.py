@@ -20,6 +20,8 @@ from visualization.core.weights import load_weights
 from visualization.models.pdparams import detect_format
 
 keras = pytest.importorskip("keras")
+# Keras 3.15's own save_weights / save, called by the tests to write files, trip a numpy 2 deprecation
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy:DeprecationWarning")
 
 from visualization.keras._backend import BACKEND  # noqa: E402
 from visualization.keras._weights import read_weights_h5, state_shapes  # noqa: E402
@@ -202,6 +204,13 @@ def test_hdf5_files_that_hold_other_things(tmp_path, fresh_catdog):
         f.create_group("layers/conv2d/vars")
     with pytest.raises(WeightsFileError, match="holds no Keras variables"):
         load_weights(BACKEND, fresh_catdog, empty)
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(np.arange(8, dtype=np.float32).tobytes())
+    external = tmp_path / "external.weights.h5"
+    with h5py.File(external, "w") as f:  # a "weight" whose bytes are another file on this machine
+        f.create_dataset("layers/conv2d/vars/0", shape=(8,), dtype="<f4", external=[(str(secret), 0, 32)])
+    with pytest.raises(WeightsFileError, match=r"layers/conv2d/vars/0 \(stored outside the file\)"):
+        load_weights(BACKEND, fresh_catdog, external)
     legacy = tmp_path / "tf_keras.h5"
     with h5py.File(legacy, "w") as f:
         f.attrs["layer_names"] = [b"conv1"]
@@ -253,3 +262,18 @@ def test_a_failed_assignment_restores_the_old_weights(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk went away"):
         _weights.apply_weights(model, read_weights_h5(path))
     assert len(calls) == 2 and _same(_values(model), before)
+
+
+def test_the_backend_keys_weights_like_the_file():
+    """KerasBackend.state_shapes / apply_weights are this module's: the keys a .weights.h5 file holds."""
+    model = make_keras_twin("gap").keras_model
+    assert (
+        BACKEND.state_shapes(model)
+        == state_shapes(model)
+        == {
+            "layers/conv2d/vars/0": (3, 3, 3, 5),
+            "layers/conv2d/vars/1": (5,),
+            "layers/dense/vars/0": (5, 4),
+            "layers/dense/vars/1": (4,),
+        }
+    )

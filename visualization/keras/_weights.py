@@ -33,6 +33,7 @@ import io
 import os
 import shutil
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -109,7 +110,9 @@ def _read(f: h5py.File, path: str) -> dict[str, np.ndarray]:
         if isinstance(obj, h5py.Dataset):
             parts = name.split("/")
             numeric = obj.dtype.kind in "fiub" and obj.dtype.fields is None
-            if len(parts) >= 2 and parts[-2] == "vars" and parts[-1].isdigit() and numeric:
+            if obj.external or obj.is_virtual:  # data kept in other files: never read
+                other.append(f"{name} (stored outside the file)")
+            elif len(parts) >= 2 and parts[-2] == "vars" and parts[-1].isdigit() and numeric:
                 out[name] = np.array(obj[()], copy=True)
             else:
                 other.append(f"{name} ({obj.dtype}, shape {obj.shape})")
@@ -142,7 +145,8 @@ def _saved(model: Any) -> Iterator[str]:
     folder = tempfile.mkdtemp(prefix="cnnvis-keras-")
     try:
         path = os.path.join(folder, "model.weights.h5")
-        model.save_weights(path)
+        with _quiet():
+            model.save_weights(path)
         yield path
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -168,7 +172,17 @@ def apply_weights(model: Any, state: Mapping[str, Any]) -> None:
                 dataset = f[key]
                 dataset[...] = np.asarray(value).astype(dataset.dtype, copy=False)
         try:
-            model.load_weights(update)
+            with _quiet():
+                model.load_weights(update)
         except BaseException:
-            model.load_weights(original)
+            with _quiet():
+                model.load_weights(original)
             raise
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Keras 3.15's h5 store converts each variable with ``np.array(v)``, which numpy 2 warns about."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "__array__ implementation doesn't accept a copy", DeprecationWarning)
+        yield
