@@ -179,3 +179,49 @@ def test_demo_keras(runner, tmp_path, monkeypatch, one_feature_layer):
     assert top and int(top.group(1)) in range(281, 286), "the top-1 class is not a cat"
     assert "Keras: class activation maps at &#x27;_act1&#x27;" in page
     assert sorted(p.name for p in out.iterdir() if p.name != "report.html")[0].startswith("keras_")
+
+
+def test_evaluate_keras_agrees_with_torch_on_twin_weights(tmp_path):
+    """``cnnvis evaluate --framework keras``: on the torch model's weights, every cell of the table equals torch's
+    but the sanity check's copy with every layer re-drawn (each framework draws those weights for its own
+    parameter shapes, so that copy is another random network; measured: it differs, as expected)."""
+    import csv
+    import shutil
+
+    from visualization.report.evaluate import EvaluateJob, evaluate
+
+    pets = Path(__file__).resolve().parent / "data" / "pets"
+    root = tmp_path / "pets"
+    for kind in ("cats", "dogs"):
+        (root / kind).mkdir(parents=True)
+        for src in sorted((pets / kind).glob("*.jpg"))[:2]:
+            shutil.copy(src, root / kind / src.name)
+    tables = {}
+    for fw, model in (("torch", "tests._cli_models:tiny_catdog"), ("keras", CATDOG)):
+        job = EvaluateJob(
+            model=model,
+            framework=fw,
+            methods=["gradcam", "eigencam"],
+            layer="conv3",
+            input_size=32,
+            batch_size=3,
+            progress=False,
+            n_steps=8,
+        )
+        evaluate(job, root, tmp_path / fw)
+        with open(tmp_path / fw / "metrics.csv", encoding="utf-8") as f:
+            tables[fw] = {(r["method"], r["metric"]): r for r in csv.DictReader(f)}
+    assert tables["torch"].keys() == tables["keras"].keys()
+    compared = 0
+    for key, row in tables["torch"].items():
+        if key[1].startswith("random_all"):
+            continue
+        for col in ("n", "mean", "ci95_low", "ci95_high"):
+            a, b = float(row[col]), float(tables["keras"][key][col])
+            if np.isnan(a):
+                assert np.isnan(b), (key, col)
+                continue
+            # metrics.csv keeps 6 significant digits; a bootstrap bound moves in the last one or two
+            assert b == pytest.approx(a, rel=1e-4, abs=1e-5), (key, col)
+            compared += 1
+    assert compared >= 60

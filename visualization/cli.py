@@ -528,7 +528,7 @@ def layers(framework: str, model_spec: str, input_size: int, channels: int, show
 @main.command(
     epilog="Example: cnnvis evaluate --model efficientnet-lite0 --images-dir pets/ --boxes boxes.csv --out out/eval"
 )
-@click.option("--framework", type=click.Choice(["torch", "paddle"]), default="torch", show_default=True)
+@click.option("--framework", type=click.Choice(["torch", "paddle", "keras"]), default="torch", show_default=True)
 @click.option(
     "--model",
     "model_spec",

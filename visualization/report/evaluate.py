@@ -334,9 +334,9 @@ def evaluate(job: EvaluateJob, images_dir: str | Path, out: str | Path) -> Evalu
         return job.force or not cache_path(method, name).is_file()
 
     todo = [(p, n) for p, n in zip(files, names) if any(missing(m, n) for m in job.methods)]
-    metrics = importlib.import_module(
-        f"visualization.{'pytorch' if job.framework in ('torch', 'pytorch') else 'paddle'}.metrics"
-    )
+    from ..frameworks import get_framework
+
+    metrics = importlib.import_module(f"{get_framework(job.framework).layers.__package__}.metrics")
     steps_done = sum(1 for n in names for m in job.methods if not missing(m, n))
     bar = tqdm(
         total=len(names) * len(job.methods),
@@ -369,7 +369,8 @@ def evaluate(job: EvaluateJob, images_dir: str | Path, out: str | Path) -> Evalu
                     randomized = None
                     if random_cams is not None:
                         randomized = {
-                            kind: cams[method].compute(fw.tensor(cams[method].model, x_np[idx]), targets.tolist())
+                            kind: cams[method]
+                            .compute(fw.tensor(cams[method].model, x_np[idx]), targets.tolist())
                             .heatmaps.astype(np.float32)
                             for kind, cams in random_cams.items()
                         }
@@ -391,13 +392,18 @@ def randomized_cams(metrics: Any, loaded: Any, job: EvaluateJob) -> dict[str, di
     from .stream import make_cams
 
     backend = importlib.import_module(f"{loaded.fw.layers.__package__}._metrics_backend").METRICS_BACKEND
-    probe = loaded.fw.tensor(loaded.model, np.zeros((1, 3, job.input_size, job.input_size), np.float32))
+    # the backend's own (channels-first) layout: parameter_layers traces the model through the backend
+    probe = loaded.fw.backend.from_numpy(loaded.model, np.zeros((1, 3, job.input_size, job.input_size), np.float32))
     with loaded.fw.backend.eval_mode(loaded.model):
         layers = backend.parameter_layers(loaded.model, probe)
     if not layers:
-        raise VisualizationError("The model has no layer with parameters, so the randomization check cannot run; "
-                                 "pass --no-sanity.")
-    copies = {"top": backend.randomized_copy(loaded.model, layers[:1]), "all": backend.randomized_copy(loaded.model, layers)}
+        raise VisualizationError(
+            "The model has no layer with parameters, so the randomization check cannot run; pass --no-sanity."
+        )
+    copies = {
+        "top": backend.randomized_copy(loaded.model, layers[:1]),
+        "all": backend.randomized_copy(loaded.model, layers),
+    }
     return {kind: make_cams(loaded.fw, m, loaded.layer, job.methods) for kind, m in copies.items()}
 
 
