@@ -225,3 +225,44 @@ def test_evaluate_keras_agrees_with_torch_on_twin_weights(tmp_path):
             assert b == pytest.approx(a, rel=1e-4, abs=1e-5), (key, col)
             compared += 1
     assert compared >= 60
+
+
+def test_images_dir_streams_keras_maps_equal_to_torch(runner, tmp_path):
+    """``explain --framework keras --images-dir``: the per-image heatmaps equal the torch twin's."""
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray((rng.random((36, 40, 3)) * 255).astype(np.uint8)).save(folder / f"img{i}.png")
+    maps = {}
+    for fw, model in (("torch", "tests._cli_models:tiny_catdog"), ("keras", CATDOG)):
+        out = tmp_path / fw
+        res = runner.invoke(
+            main,
+            [
+                "explain",
+                "--framework",
+                fw,
+                "--model",
+                model,
+                "--input-size",
+                "32",
+                "--images-dir",
+                str(folder),
+                "--layer",
+                "conv3",
+                "--method",
+                "gradcam",
+                "--batch-size",
+                "2",
+                "--out",
+                str(out),
+                "--no-progress",
+            ],
+        )
+        assert res.exit_code == 0, res.output
+        maps[fw] = {p.name: np.load(p)["gradcam"] for p in sorted((out / "heatmaps").glob("*.npz"))}
+    assert len(maps["torch"]) == 3 and maps["torch"].keys() == maps["keras"].keys()
+    for name, heat in maps["torch"].items():
+        assert heat.shape == (32, 32) and np.ptp(heat) > 0.1  # a real map, not a constant
+        np.testing.assert_allclose(maps["keras"][name], heat, atol=1e-5)
