@@ -176,7 +176,8 @@ class KerasTensorOps:
     def gradient(self, loss: Tensor, variable: Tensor, retain: bool = False) -> np.ndarray:
         # tape.gradient with respect to the image parameters only: no weight gradient is computed
         assert self.tape is not None, "gradient() is called inside recording()"
-        grad = self.tape.gradient(_unwrap(loss), _unwrap(variable))
+        with self.tape.stop_recording():  # the gradient's own ops are not recorded on the persistent tape
+            grad = self.tape.gradient(_unwrap(loss), _unwrap(variable))
         if grad is None:
             return np.zeros(variable.shape, np.float32)
         return self.numpy(grad)

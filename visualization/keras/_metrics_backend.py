@@ -10,7 +10,8 @@ batch first) and :func:`~._backend.run_model` transposes them for the model.
 
 Canonical layout: a ``Conv2D`` kernel ``(kh, kw, in / groups, out)`` is read as ``(out, in / groups, kh, kw)``,
 a ``DepthwiseConv2D`` kernel ``(kh, kw, in, m)`` as ``(in m, 1, kh, kw)``, a ``Dense`` kernel ``(in, out)``
-as ``(out, in)``. A layer's parameters are its own trainable variables (created trainable; a frozen
+as ``(out, in)`` (with its inputs in PyTorch's ``(c, h, w)`` flatten order when it reads a ``Flatten`` of a
+feature map in a functional or Sequential model, so that copies match PyTorch's draw for draw). A layer's parameters are its own trainable variables (created trainable; a frozen
 layer's too), in Keras' order (kernel, bias; gamma, beta); BatchNormalization's moving mean and
 variance are statistics, never randomized.
 
@@ -21,6 +22,7 @@ every weight.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -118,7 +120,7 @@ def copy_model(model: Any) -> Any:
     numbers anew (``conv2d_7``) are set to the original's, so dotted names resolve the same layers."""
     errors = []
     clone = None
-    for attempt in (_from_config, _clone_model):
+    for attempt in (_from_config, _from_init_arguments, _clone_model):
         try:
             clone = attempt(model)
             break
@@ -161,12 +163,37 @@ def _from_config(model: Any) -> Any:
     return _build_like(model, type(model).from_config(model.get_config()))
 
 
+def _from_init_arguments(model: Any) -> Any:
+    # A subclassed model whose __init__ takes no **kwargs: Keras' from_config passes it name, trainable and
+    # dtype too; only the arguments its __init__ names are given here.
+    config = model.get_config()
+    params = inspect.signature(type(model).__init__).parameters
+    accepted = {k: v for k, v in config.items() if k in params and k != "self"}
+    return _build_like(model, type(model)(**accepted))
+
+
 def _clone_model(model: Any) -> Any:
     return _build_like(model, keras.models.clone_model(model))
 
 
 def _own_variables(layer: Any) -> list[Any]:
     return list(getattr(layer, "_trainable_variables", []))
+
+
+def _flattened_map(layer: Any) -> tuple[int, int, int] | None:
+    """``(h, w, c)`` when ``layer`` (a ``Dense``) reads a ``Flatten`` of a channels-last ``(N, h, w, c)`` map
+    in a functional or Sequential graph; ``None`` otherwise (a subclassed model records no graph)."""
+    try:
+        tensor = layer._inbound_nodes[0].input_tensors[0]
+        source = tensor._keras_history.operation
+        if not isinstance(source, keras.layers.Flatten):
+            return None
+        shape = tuple(source._inbound_nodes[0].input_tensors[0].shape)
+    except (AttributeError, IndexError):
+        return None
+    if len(shape) != 4 or any(d is None for d in shape[1:]):
+        return None
+    return int(shape[1]), int(shape[2]), int(shape[3])
 
 
 def _to_canonical(layer: Any, v: Any, value: np.ndarray) -> np.ndarray:
@@ -178,7 +205,12 @@ def _to_canonical(layer: Any, v: Any, value: np.ndarray) -> np.ndarray:
     if isinstance(layer, keras.layers.Conv2D) and value.ndim == 4:
         return np.ascontiguousarray(value.transpose(3, 2, 0, 1))
     if isinstance(layer, keras.layers.Dense) and value.ndim == 2:
-        return np.ascontiguousarray(value.T)
+        w = value.T
+        hwc = _flattened_map(layer)
+        if hwc is not None and hwc[0] * hwc[1] * hwc[2] == w.shape[1]:
+            # inputs in PyTorch's flatten order (c, h, w), as a channels-first network flattens the map
+            w = w.reshape(w.shape[0], *hwc).transpose(0, 3, 1, 2).reshape(w.shape[0], -1)
+        return np.ascontiguousarray(w)
     return value
 
 
@@ -190,6 +222,10 @@ def _from_canonical(layer: Any, v: Any, value: np.ndarray) -> np.ndarray:
     if v.name == "kernel" and isinstance(layer, keras.layers.Conv2D) and len(shape) == 4:
         return np.ascontiguousarray(value.transpose(2, 3, 1, 0))
     if v.name == "kernel" and isinstance(layer, keras.layers.Dense) and len(shape) == 2:
+        hwc = _flattened_map(layer)
+        if hwc is not None and hwc[0] * hwc[1] * hwc[2] == value.shape[1]:
+            h, w, c = hwc
+            value = value.reshape(value.shape[0], c, h, w).transpose(0, 2, 3, 1).reshape(value.shape[0], -1)
         return np.ascontiguousarray(value.T)
     return value
 
