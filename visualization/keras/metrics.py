@@ -121,6 +121,7 @@ def batched_probabilities(*args: Any, **kwargs: Any) -> np.ndarray:
 
 batched_probabilities.__signature__ = inspect.signature(_batched_probabilities)  # type: ignore[attr-defined]
 batched_probabilities.__doc__ = (_batched_probabilities.__doc__ or "").replace(
-    "``(M, C, H, W)`` numpy array or tensor of the framework", "``(M, H, W, C)`` (channels last) numpy array or tf.Tensor"
+    "``(M, C, H, W)`` numpy array or tensor of the framework",
+    "``(M, H, W, C)`` (channels last) numpy array or tf.Tensor",
 )
 randomized_copy = bind_backend(_scoring.randomized_copy, METRICS_BACKEND, "keras", __name__)
