@@ -245,3 +245,27 @@ def test_same_public_api_as_torch() -> None:
             assert a is b
     with pytest.raises(ModelTypeError, match=r"Expected a keras\.Model"):
         k_am.ActivationMaximization(object(), 8)
+
+
+def test_keras_modules_load_neither_torch_nor_paddle() -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    code = (
+        "import sys, visualization.keras.saliency, visualization.keras.activation_maximization, "
+        "visualization.keras.metrics, visualization.keras.targets; print(' '.join(sorted(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    loaded = set(out.stdout.split())
+    assert "tensorflow" in loaded and "keras" in loaded
+    assert "torch" not in loaded and "paddle" not in loaded

@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -48,6 +49,16 @@ __all__ = [
 ]
 
 SaliencyResult = _core.SaliencyResult
+
+
+def _channels_last_doc(doc: str | None) -> str:
+    """The Keras docstring, whose array baselines are channels-last."""
+    text = for_framework(doc, "keras")
+    return re.sub(
+        r"broadcastable to ``\(C, H, W\)``(\s+)or ``\(N, C, H, W\)``",
+        r"broadcastable to ``(H, W, C)``\1or ``(N, H, W, C)`` (channels last, as the input)",
+        text,
+    )
 
 
 def channels_first_baseline(baseline: Any) -> Any:
@@ -80,7 +91,7 @@ class GradientXInput(_core.GradientXInput):
 
 
 class IntegratedGradients(_core.IntegratedGradients):
-    __doc__ = for_framework(_core.IntegratedGradients.__doc__, "keras")
+    __doc__ = _channels_last_doc(_core.IntegratedGradients.__doc__)
     backend = BACKEND
     saliency_backend = SALIENCY_BACKEND
 
@@ -132,7 +143,7 @@ class GuidedGradCAM(_core.GuidedGradCAM):
 
 
 class Occlusion(_core.Occlusion):
-    __doc__ = for_framework(_core.Occlusion.__doc__, "keras")
+    __doc__ = _channels_last_doc(_core.Occlusion.__doc__)
     backend = BACKEND
     saliency_backend = SALIENCY_BACKEND
 
