@@ -78,7 +78,8 @@ def test_torch_and_keras_agree(name: str, method: str) -> None:
     n = 2 if method == "Occlusion" else 3  # Occlusion runs a forward pass per patch: fewer images
     xt, xk = twin.inputs(n)
     k = twin.twin.num_classes
-    for tc in (None, 0, [(i + 1) % k for i in range(n)]):
+    kinds = (None, 0, [(i + 1) % k for i in range(n)])
+    for tc in kinds[::2] if method == "Occlusion" else kinds:  # Occlusion: the int target is the list's case
         a = make(pt, method, twin.torch_model, twin.twin.cam_layers[0]).compute(xt, tc)
         b = make(ks, method, twin.keras_model, twin.twin.cam_layers[0]).compute(xk, tc)
         assert a.method == b.method
