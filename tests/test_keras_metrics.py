@@ -229,26 +229,64 @@ def test_model_and_input_are_left_as_found() -> None:
     assert all("call" not in vars(la) for la in model._flatten_layers())
 
 
-def test_copy_model_keeps_unnamed_layer_names_and_refuses_what_it_cannot_rebuild() -> None:
-    model = keras.Sequential([keras.Input((6, 6, 3)), keras.layers.Conv2D(2, 3), keras.layers.Flatten()])
-    model.add(keras.layers.Dense(3))
-    clone = copy_model(model)
-    assert [la.name for la in clone.layers] == [la.name for la in model.layers]
+class PositionalNet(keras.Model):
+    """Subclassed, built with a positional argument (Keras' recorded config misses it) and a Dropout."""
+
+    def __init__(self, k=3) -> None:
+        super().__init__()
+        self.conv = keras.layers.Conv2D(4, 3)
+        self.bn = keras.layers.BatchNormalization()
+        self.drop = keras.layers.Dropout(0.5)
+        self.head = keras.layers.Dense(k)
+
+    def call(self, x, training=None):
+        h = self.drop(self.bn(self.conv(x), training=training), training=training)
+        return self.head(tf.reduce_mean(h, axis=(1, 2)))
+
+
+def test_copy_model_is_exact_and_independent() -> None:
     x = np.random.default_rng(0).random((2, 6, 6, 3)).astype(np.float32)
-    np.testing.assert_array_equal(np.asarray(clone(x)), np.asarray(model(x)))
+    sequential = keras.Sequential([keras.Input((6, 6, 3)), keras.layers.Conv2D(2, 3), keras.layers.Flatten()])
+    sequential.add(keras.layers.Dense(3))
+    sequential.compile(optimizer="adam", loss="mse")
+    sequential.fit(x, np.zeros((2, 3), np.float32), verbose=0)  # optimizer state, traced functions
+    sequential.predict(x, verbose=0)
+    positional = PositionalNet(5)
+    positional(x)
+    for model in (sequential, positional):
+        before = [w.numpy().copy() for w in model.weights]
+        clone = copy_model(model)
+        assert type(clone) is type(model)
+        assert [n for n, _ in METRICS_BACKEND.base.named_layers(clone)] == [
+            n for n, _ in METRICS_BACKEND.base.named_layers(model)
+        ]
+        np.testing.assert_array_equal(np.asarray(clone(x, training=False)), np.asarray(model(x, training=False)))
+        for w in clone.weights:
+            w.assign(np.full(w.shape, 0.5, np.float32))
+        for w, old in zip(model.weights, before):
+            np.testing.assert_array_equal(w.numpy(), old)  # the copy has its own variables
+        assert not np.allclose(np.asarray(clone(x, training=False)), np.asarray(model(x, training=False)))
+
+
+def test_a_model_that_cannot_be_copied_is_refused() -> None:
+    import threading
 
     class Opaque(keras.Model):
         def __init__(self, layer_list) -> None:  # an argument Keras cannot record
             super().__init__()
             self.body = layer_list[0]
+            self.lock = threading.Lock()  # and an attribute that cannot be deep-copied
 
         def call(self, x):
             return self.body(x)
 
     opaque = Opaque([keras.layers.Dense(2)])
     opaque(np.zeros((1, 4), np.float32))
+    before = [w.numpy().copy() for w in opaque.weights]
     with pytest.raises(TypeError, match="Randomization tests work on a copy"):
         km.randomized_copy(opaque, [opaque.body.name])
+    for w, old in zip(opaque.weights, before):
+        np.testing.assert_array_equal(w.numpy(), old)
 
 
 def test_public_api_is_identical_across_frameworks() -> None:

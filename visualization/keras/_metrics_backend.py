@@ -15,14 +15,15 @@ feature map in a functional or Sequential model, so that copies match PyTorch's 
 layer's too), in Keras' order (kernel, bias; gamma, beta); BatchNormalization's moving mean and
 variance are statistics, never randomized.
 
-Keras models cannot be deep-copied (``copy.deepcopy`` goes through Keras serialization, which needs
-registered classes), so :func:`copy_model` rebuilds the model from its config, builds it and copies
-every weight.
+``copy.deepcopy`` of a Keras model goes through Keras serialization, which needs registered classes and
+a complete config; :func:`copy_model` copies the layers object by object instead.
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -112,34 +113,41 @@ class KerasMetricsBackend(MetricsBackend):
 
 
 def copy_model(model: Any) -> Any:
-    """An independent copy of a Keras model: same class, layer names and weights, its own variables.
+    """An independent copy of a Keras model: same class, layers, layer names and weights, its own variables.
 
-    Rebuilt with ``type(model).from_config(model.get_config())`` (subclassed models whose ``__init__``
-    arguments Keras records, ``Sequential``, functional models), or ``keras.models.clone_model`` when that
-    fails; then built like the original and given a copy of every weight. Layer names a rebuilt model
-    numbers anew (``conv2d_7``) are set to the original's, so dotted names resolve the same layers."""
+    Every layer of the model (nested ones too) is copied object by object with its variables, so functional,
+    Sequential and subclassed models are copied exactly as they are, whatever their ``__init__`` took; what
+    only training needs (optimizer, compiled losses and metrics, traced ``tf.function`` objects) is left out, so
+    the copy is not compiled. Should that fail, the model is rebuilt from its config
+    (``type(model).from_config``, its ``__init__`` arguments, ``keras.models.clone_model``), built like the
+    original and given a copy of every weight; layer names a rebuilt model numbers anew (``conv2d_7``) are
+    set to the original's, so dotted names resolve the same layers."""
     errors = []
+    try:
+        clone = _structural_copy(model)
+        if [tuple(v.shape) for v in clone.weights] == [tuple(v.shape) for v in model.weights]:
+            return clone
+        errors.append("copy: the copy holds other weights")
+    except Exception as exc:  # an attribute that cannot be copied: rebuild from the config instead
+        errors.append(f"copy: {type(exc).__name__}: {str(exc)[:200]}")
     clone = None
     for attempt in (_from_config, _from_init_arguments, _clone_model):
         try:
-            clone = attempt(model)
-            break
-        except Exception as exc:  # a config Keras cannot rebuild: try the next way, then report both
+            candidate = attempt(model)
+        except Exception as exc:  # a config Keras cannot rebuild: try the next way, then report all
             errors.append(f"{attempt.__name__.strip('_')}: {type(exc).__name__}: {str(exc)[:200]}")
+            continue
+        if [tuple(v.shape) for v in candidate.weights] == [tuple(v.shape) for v in model.weights]:
+            clone = candidate
+            break
+        errors.append(f"{attempt.__name__.strip('_')}: the rebuilt model holds other weights (an incomplete config)")
     if clone is None:
         raise TypeError(
             f"Could not copy the Keras model {model.name!r} ({'; '.join(errors)}). Randomization tests work on a "
             "copy so that your model is never changed; give the model's class a get_config() that returns its "
             "__init__ arguments, or build a randomized model yourself and use data_randomization_test."
         )
-    originals, copies = model.weights, clone.weights
-    if [tuple(v.shape) for v in originals] != [tuple(v.shape) for v in copies]:
-        raise TypeError(
-            f"The copy of the Keras model {model.name!r} rebuilt from its config holds other weights than the model "
-            "(its get_config() does not describe it fully); build a randomized model yourself and use "
-            "data_randomization_test."
-        )
-    for src, dst in zip(originals, copies):
+    for src, dst in zip(model.weights, clone.weights):
         dst.assign(src.value)
     named, clone_named = BACKEND.named_layers(model), BACKEND.named_layers(clone)
     if [type(layer) for _, layer in named] != [type(layer) for _, layer in clone_named]:
@@ -148,6 +156,65 @@ def copy_model(model: Any) -> Any:
         if twin.name != layer.name:
             twin._name = layer.name  # the rebuilt model numbered its unnamed layers anew
     return clone
+
+
+def _training_only(value: Any) -> bool:
+    """An optimizer, a (compiled) loss or metric, or a traced ``tf.function``: left out of a copy."""
+    if isinstance(value, (keras.optimizers.Optimizer, keras.losses.Loss, keras.metrics.Metric)):
+        return True
+    return type(value).__module__.startswith("tensorflow.") and hasattr(value, "get_concrete_function")
+
+
+def _structural_copy(model: Any) -> Any:
+    """``copy.deepcopy`` of every layer's attributes, the layers themselves created without ``__init__``
+    (a Keras layer's own deep copy goes through its config), with Keras' attribute tracking off while
+    the copied containers are filled (the copies' trackers are locked, as the originals')."""
+    layers = _all_layers(model)
+    memo: dict[int, Any] = {
+        id(m): m for m in list(sys.modules.values())
+    }  # modules (a SeedGenerator's backend) are shared
+    memo.update({id(layer): object.__new__(type(layer)) for layer in layers})
+    for layer in layers:
+        for value in vars(layer).values():
+            if _training_only(value):
+                memo[id(value)] = None
+    with _tracking_off():
+        for layer in layers:
+            vars(memo[id(layer)]).update(copy.deepcopy(vars(layer), memo))
+    clone = memo[id(model)]
+    for layer in layers:
+        if isinstance(layer, keras.Model) and getattr(layer, "compiled", False):
+            memo[id(layer)].compiled = False  # its optimizer, losses and metrics were left out
+    return clone
+
+
+def _all_layers(model: Any) -> list[Any]:
+    """Every layer object the model holds: tracked sub-layers and layers kept in plain attributes (a
+    ``Sequential`` keeps the functional model it runs in one), transitively."""
+    found: dict[int, Any] = {}
+    todo = [model]
+    while todo:
+        layer = todo.pop()
+        if id(layer) in found:
+            continue
+        found[id(layer)] = layer
+        todo.extend(layer._flatten_layers(include_self=False, recursive=False))
+        for value in vars(layer).values():
+            items = (
+                value
+                if isinstance(value, (list, tuple))
+                else list(value.values())
+                if isinstance(value, dict)
+                else [value]
+            )
+            todo.extend(v for v in items if isinstance(v, keras.layers.Layer))
+    return list(found.values())
+
+
+def _tracking_off() -> Any:
+    from keras.src.utils.tracking import DotNotTrackScope
+
+    return DotNotTrackScope()
 
 
 def _build_like(model: Any, clone: Any) -> Any:
