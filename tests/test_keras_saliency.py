@@ -19,7 +19,7 @@ import torch
 from tensorflow.python.framework import ops as tf_ops
 
 from visualization.core import saliency as core
-from visualization.core.errors import ModelTypeError
+from visualization.core.errors import InvalidInputError, ModelTypeError, TargetError
 from visualization.core.saliency import METHODS as SALIENCY_CLASSES
 from visualization.keras import _saliency_backend as k_backend
 from visualization.keras import saliency as ks
@@ -290,9 +290,9 @@ def test_smoothgrad_refuses_a_method_of_the_other_framework() -> None:
 def test_bad_input_is_explained() -> None:
     twin = make_keras_twin("gap")
     _, xk = twin.inputs(1)
-    with pytest.raises(Exception, match="channels-last"):
+    with pytest.raises(InvalidInputError, match="channels-last"):
         ks.VanillaGradient(twin.keras_model).compute(xk.transpose(0, 3, 1, 2), 0)
-    with pytest.raises(Exception, match="one score per sample"):
+    with pytest.raises(TargetError, match="one score per sample"):
         ks.VanillaGradient(twin.keras_model).compute(xk, lambda out: out)
 
 
