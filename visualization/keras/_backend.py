@@ -198,6 +198,19 @@ class KerasBackend(Backend):
                 "convert channels-first arrays with np.transpose(x, (0, 2, 3, 1)) and give grayscale images "
                 "3 channels if the model was trained on RGB."
             )
+        declared = _declared_input_shape(model)
+        full = shape if len(shape) == 4 else (1, *shape)
+        if declared is not None and any(d is not None and d != got for d, got in zip(declared[1:], full[1:])):
+            want = "(N, " + ", ".join("?" if d is None else str(d) for d in declared[1:]) + ")"
+            hint = (
+                "It looks channels-first: convert with np.transpose(x, (0, 2, 3, 1))."
+                if declared[3] is not None and full[1] == declared[3]
+                else "Resize the images to the size the model was built for."
+            )
+            raise InvalidInputError(
+                f"The model expects inputs of shape {want} (channels-last, as its keras.Input declares); got "
+                f"shape {shape}. {hint}"
+            )
         t = tf.cast(tf.convert_to_tensor(arr if arr is not None else x), _model_dtype(model))
         t = t[None] if t.shape.rank == 3 else t
         return tf.identity(tf.transpose(t, TO_NCHW))
@@ -432,6 +445,17 @@ def _model_dtype(model: Any) -> Any:
         if dt.is_floating:
             return dt
     return tf.float32
+
+
+def _declared_input_shape(model: Any) -> tuple[int | None, ...] | None:
+    """The ``(None, H, W, C)`` shape a functional or Sequential model's one 4-D input declares, if any."""
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):  # subclassed models have no symbolic inputs
+        return None
+    if not isinstance(inputs, (list, tuple)) or len(inputs) != 1 or len(inputs[0].shape) != 4:
+        return None
+    return tuple(None if d is None else int(d) for d in inputs[0].shape)
 
 
 def _core_shape(t: Any) -> tuple[int, ...]:
