@@ -9,6 +9,10 @@ a call.
 
 from __future__ import annotations
 
+import doctest
+import importlib
+import inspect
+
 import keras
 import numpy as np
 import pytest
@@ -399,3 +403,61 @@ def test_layer_off_the_output_path_warns() -> None:
     with pytest.warns(RuntimeWarning, match="does not depend on layer 'unused'"):
         res = GradCAM(OffPath(), "unused").compute(rand(1, 6, 6, 3), 0)
     assert not res.weights.any()
+
+
+# ------------------------------------------------------------------ public API and docs
+def _public_callables(cls: type) -> dict[str, object]:
+    """``__init__`` and public methods that the project defines on ``cls`` (not the framework's)."""
+    out: dict[str, object] = {}
+    for klass in reversed(cls.__mro__):
+        if klass.__module__.startswith("visualization."):
+            for name, obj in vars(klass).items():
+                if (name == "__init__" or not name.startswith("_")) and callable(obj):
+                    out[name] = obj
+    return out
+
+
+def _params(func: object) -> list[tuple[str, object, object]]:
+    return [(p.name, p.kind, p.default) for p in inspect.signature(func).parameters.values()]
+
+
+@pytest.mark.parametrize("module", ["cam_visualizer", "layer_visualizer"])
+def test_public_api_is_identical_to_torch(module: str) -> None:
+    torch_mod = importlib.import_module(f"visualization.pytorch.{module}")
+    keras_mod = importlib.import_module(f"visualization.keras.{module}")
+    assert torch_mod.__all__ == keras_mod.__all__
+    for name in torch_mod.__all__:
+        a, b = getattr(torch_mod, name), getattr(keras_mod, name)
+        assert inspect.isclass(a) == inspect.isclass(b), name
+        if not inspect.isclass(a):
+            assert _params(a) == _params(b), name
+            continue
+        ma, mb = _public_callables(a), _public_callables(b)
+        assert sorted(ma) == sorted(mb), name
+        for meth in ma:
+            assert _params(ma[meth]) == _params(mb[meth]), f"{name}.{meth}"
+
+
+def test_keras_classes_bind_the_keras_backend_and_show_keras_examples() -> None:
+    from visualization.core import cam as core_cam
+    from visualization.keras import layer_visualizer, models
+    from visualization.keras._backend import KerasBackend
+
+    assert isinstance(BACKEND, KerasBackend) and BACKEND.name == "keras"
+    for cls in ALL_CAMS:
+        assert issubclass(cls, core_cam.BaseCAM) and cls.backend is BACKEND
+    assert CNNLayerVisualizer.backend is BACKEND
+    documented = [*ALL_CAMS, compare_cam_methods, CNNLayerVisualizer, models.CatDogCNN, k_cam, layer_visualizer]
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for obj in documented[:-1]:  # the layer_visualizer module docstring has no example
+        doc = obj.__doc__
+        assert ">>>" in doc and "omitted for Keras" not in doc, obj
+        code = "\n".join(line for line in doc.splitlines() if line.strip().startswith((">>>", "...")))
+        assert "torch" not in code and "(N, C, H, W)" not in code, obj
+        if obj in (*ALL_CAMS, CNNLayerVisualizer):  # translated from the core's PyTorch example
+            assert "from visualization.keras." in code and "keras.Sequential(" in code, obj
+        module = obj if inspect.ismodule(obj) else inspect.getmodule(obj)
+        for test in doctest.DocTestFinder(recurse=False).find(obj, obj.__name__, module=module):
+            runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0
+    assert runner.summarize(verbose=False).attempted >= 3 * len(documented)
