@@ -16,11 +16,8 @@ from pathlib import Path
 import visualization.keras
 
 ROOT = Path(__file__).resolve().parents[1]
-KERAS_MODULES = sorted(
-    f"visualization.keras.{m.name}"
-    for m in pkgutil.iter_modules(visualization.keras.__path__)
-    if not m.name.startswith("_")
-)
+# every module of the package on this branch, private ones too (they may be imported lazily)
+KERAS_MODULES = sorted(f"visualization.keras.{m.name}" for m in pkgutil.iter_modules(visualization.keras.__path__))
 
 
 def _run(code: str) -> subprocess.CompletedProcess:
