@@ -372,6 +372,10 @@ def test_what_cannot_work_says_what_to_do() -> None:
         match=r"'conv' ran inside a tf\.function \(the model's call\).*eager call: remove the @tf\.function",
     ):
         GradCAM(compiled, "conv").generate_cam(rand(1, 6, 6, 3), 0)
+    with pytest.raises(LayerOutputError, match=r"The model's layers ran inside a tf\.function \(the model's call\)"):
+        GradCAM(compiled).generate_cam(rand(1, 6, 6, 3), 0)  # auto layer
+    with pytest.raises(LayerOutputError, match=r"'conv' ran inside a tf\.function"):
+        GradCAM(compiled, "conv").generate_cam(rand(2, 9, 9, 3), 0)  # a new shape: traced again, symbolically
     _assert_same_state(compiled, before)
 
 

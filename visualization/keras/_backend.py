@@ -84,10 +84,11 @@ def compiled_calls(model: Any) -> list[str]:
     return [name for name, layer in layers if hasattr(layer.call, "python_function")]
 
 
-def _compiled_error(layer_name: str, model: Any) -> LayerOutputError:
+def _compiled_error(layer_name: str | None, model: Any) -> LayerOutputError:
     where = ", ".join("the model's call" if not n else f"the call of {n!r}" for n in compiled_calls(model))
+    what = f"Layer {layer_name!r}" if layer_name is not None else "The model's layers"
     return LayerOutputError(
-        f"Layer {layer_name!r} ran inside a tf.function ({where or 'a compiled call'}): there its output is a "
+        f"{what} ran inside a tf.function ({where or 'a compiled call'}): there its output is a "
         "symbolic graph tensor, or a traced graph skips its Python call, so it cannot be read. Layer outputs "
         "are read from an eager call: remove the @tf.function decorator (or jit_compile) from that call while "
         "explaining, or pick a layer outside the compiled part."
@@ -251,8 +252,9 @@ class KerasBackend(Backend):
             def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
                 def call(*args: Any, **kwargs: Any) -> Any:
                     output = original(*args, **kwargs)
-                    if not tf.executing_eagerly():
-                        raise _compiled_error(layer_names[i], model)
+                    if not tf.executing_eagerly():  # being traced into a graph: an error here would be re-raised
+                        symbolic.add(i)  # as a StagingError, so it is raised after the pass
+                        return output
                     if i in store or not _is_spatial(output):
                         # raised after the pass: Keras rewrites the message of an error raised inside call
                         problems.setdefault(i, (i in store, output))
@@ -266,10 +268,13 @@ class KerasBackend(Backend):
             return wrap
 
         problems: dict[int, Any] = {}
+        symbolic: set[int] = set()
         ensure_built(model, x)
         with replaced_calls([(layer, make(i)) for i, layer in enumerate(layers)]), tape:
             outputs = run_model(model, x)
             for i, name in enumerate(layer_names):
+                if i in symbolic:
+                    raise _compiled_error(name, model)
                 if i in problems:
                     _check_spatial(name, problems[i][1], problems[i][0])
                 if i not in store:
@@ -394,7 +399,8 @@ class KerasBackend(Backend):
             def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
                 def call(*args: Any, **kwargs: Any) -> Any:
                     output = original(*args, **kwargs)
-                    seen.append((name, _core_shape(output) if is_tf_tensor(output) else None))
+                    if tf.executing_eagerly():  # not while traced into a graph (see capture_many)
+                        seen.append((name, _core_shape(output) if is_tf_tensor(output) else None))
                     return output
 
                 return call
@@ -404,6 +410,8 @@ class KerasBackend(Backend):
         ensure_built(model, x)
         with replaced_calls([(layer, make(name)) for name, layer in self.named_layers(model)]):
             run_model(model, x)
+        if not seen and compiled_calls(model):
+            raise _compiled_error(None, model)
         return seen
 
     def from_numpy(self, model: Any, array: np.ndarray) -> Any:
