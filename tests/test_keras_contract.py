@@ -465,3 +465,29 @@ def test_keras_classes_bind_the_keras_backend_and_show_keras_examples() -> None:
             runner.run(test)
     assert runner.summarize(verbose=False).failed == 0
     assert runner.summarize(verbose=False).attempted >= 3 * len(documented)
+
+
+def test_every_core_example_renders_for_keras_as_keras_or_not_at_all() -> None:
+    """Other Keras modules render the core's docstrings too: each example is either translated into
+    torch-free code that parses, or dropped with the pointer note; never half-translated."""
+    from visualization.core import activation_max, cam_methods, cam_perturbation, layer_viz, saliency
+    from visualization.core.docs import for_framework
+
+    translated = dropped = 0
+    for module in (activation_max, cam_methods, cam_perturbation, layer_viz, saliency):
+        for obj in vars(module).values():
+            doc = getattr(obj, "__doc__", None)
+            if getattr(obj, "__module__", None) != module.__name__ or not doc or "import torch" not in doc:
+                continue
+            rendered = for_framework(doc, "keras")
+            examples = doctest.DocTestParser().get_examples(rendered)
+            assert not any("torch" in ex.source for ex in examples), obj
+            if examples:
+                translated += 1
+                for ex in examples:
+                    compile(ex.source, repr(obj), "single")
+                assert "import keras" in rendered and "keras.Sequential(" in rendered, obj
+            else:
+                dropped += 1
+                assert "omitted for Keras" in rendered, obj
+    assert translated >= 20  # the CAM family, the visualizer, saliency and activation maximization
