@@ -42,7 +42,7 @@ from visualization.pytorch import cam_visualizer as pt_cam
 from visualization.pytorch import layer_visualizer as pt_lv
 
 from .keras_twins import make_keras_twin
-from .test_paddle_parity import ATOL, BATCHES, METHODS, TARGETS, assert_abs, assert_rel, target_for
+from .test_paddle_parity import BATCHES, METHODS, TARGETS, assert_abs, assert_rel, target_for
 from .twins import CAM_CASES, CONV_CASES
 
 NEW_METHODS = ("XGradCAM", "LayerCAM", "HiResCAM", "EigenCAM", "EigenGradCAM", "SmoothGradCAMPlusPlus", "AblationCAM")
@@ -289,9 +289,11 @@ def test_compare_cam_methods_draws_the_same_maps() -> None:
     ]
     titles = [[ax.get_title() for ax in f.axes] for f in figs]
     assert titles[0] == titles[1] and "Grad-CAM" in titles[0]
-    overlays = [[im.get_array() for ax in f.axes for im in ax.get_images()] for f in figs]
-    assert len(overlays[0]) == len(overlays[1]) > 2
+    overlays = [[np.asarray(im.get_array(), np.float64) for ax in f.axes for im in ax.get_images()] for f in figs]
+    assert len(overlays[0]) == len(overlays[1]) == 6  # per image: the input, then one overlay per method
     for p, q in zip(*overlays):
-        assert p.shape == q.shape
-        # overlays are uint8 or [0, 1] floats of heatmaps that agree within 1e-5
-        assert np.abs(np.asarray(p, np.float64) - np.asarray(q, np.float64)).max() <= 1.0 + ATOL
+        assert p.shape == q.shape == (32, 32, 3) and p.max() > 0.5
+        # colormapped heatmaps that agree within 1e-5: a pixel may fall into the neighbouring colormap
+        # bin (measured: one pixel of 6144, by 0.007), nothing more
+        diff = np.abs(p - q)
+        assert diff.max() <= 0.02 and diff.mean() <= 1e-4, (diff.max(), diff.mean())
