@@ -435,11 +435,15 @@ class KerasBackend(Backend):
         return read_weights_h5(path)
 
     def state_shapes(self, model: Any) -> dict[str, tuple[int, ...]]:
-        return {v.path: tuple(int(d) for d in v.shape) for v in model.weights}
+        # keyed like a .weights.h5 file (Keras's own layout), so a file's keys compare directly
+        from ._weights import state_shapes
+
+        return state_shapes(model)
 
     def apply_weights(self, model: Any, state: dict[str, Any]) -> None:
-        for v in model.weights:
-            v.assign(np.asarray(state[v.path], dtype=v.dtype))
+        from ._weights import apply_weights
+
+        apply_weights(model, state)
 
     def own_parameter_count(self, layer: Any) -> int:
         own = list(layer._trainable_variables) + list(layer._non_trainable_variables)
