@@ -1,4 +1,4 @@
-"""Model registry for both frameworks, plus the ImageNet helpers. Importing it loads neither torch nor paddle.
+"""Model registry for the three frameworks, plus the ImageNet helpers. Importing it loads no framework.
 
 ``load_model(name, framework)`` imports the chosen framework only when called:
 
@@ -38,7 +38,14 @@ __all__ = [
     "preprocess",
 ]
 
-FRAMEWORKS = {"torch": "pytorch", "pytorch": "pytorch", "paddle": "paddle", "paddlepaddle": "paddle"}
+FRAMEWORKS = {
+    "torch": "pytorch",
+    "pytorch": "pytorch",
+    "paddle": "paddle",
+    "paddlepaddle": "paddle",
+    "keras": "keras",
+    "tensorflow": "keras",
+}
 
 
 class UnknownModelError(VisualizationError, ValueError):
@@ -47,7 +54,7 @@ class UnknownModelError(VisualizationError, ValueError):
 
 @dataclass(frozen=True)
 class _Entry:
-    module: str  # under visualization.<pytorch|paddle>
+    module: str  # under visualization.<pytorch|paddle|keras>
     factory: str  # attribute of that module, called with num_classes (and pretrained, if it has weights)
     has_weights: bool
     description: str
@@ -71,11 +78,12 @@ def load_model(
     num_classes: int | None = None,
     **kwargs: Any,
 ) -> Any:
-    """Build a registered model for ``framework`` (``'torch'`` or ``'paddle'``).
+    """Build a registered model for ``framework`` (``'torch'``, ``'paddle'`` or ``'keras'``).
 
     Args:
         name: one of :func:`available_models` (case and ``-``/``_`` do not matter).
-        framework: ``'torch'`` / ``'pytorch'`` or ``'paddle'`` / ``'paddlepaddle'``.
+        framework: ``'torch'`` / ``'pytorch'``, ``'paddle'`` / ``'paddlepaddle'`` or ``'keras'`` /
+            ``'tensorflow'`` (Keras 3 on TensorFlow; its models take channels-last inputs).
         pretrained: load the shipped weights (the model is then in eval mode). ``None``: yes if the
             model has weights. ``True`` for a model without weights is an error.
         num_classes: classifier size; ``None`` keeps the model's own (1000 for ImageNet models).
@@ -92,7 +100,7 @@ def load_model(
         raise UnknownModelError(f"unknown model {name!r}; available models: {', '.join(available_models())}")
     package = FRAMEWORKS.get(framework.strip().lower())
     if package is None:
-        raise UnknownModelError(f"unknown framework {framework!r}; use 'torch' or 'paddle'")
+        raise UnknownModelError(f"unknown framework {framework!r}; use 'torch', 'paddle' or 'keras'")
     if pretrained and not entry.has_weights:
         raise ValueError(f"model {key!r} has no pretrained weights; call load_model({key!r}, pretrained=False)")
     factory = getattr(importlib.import_module(f"visualization.{package}.{entry.module}"), entry.factory)
