@@ -70,8 +70,14 @@ def as_input(x: np.ndarray, args) -> np.ndarray:
     return to_tensor(x) if x.ndim == 4 else np.asarray(x, np.float32)
 
 
+def forward(net: keras.layers.Layer, x, training: bool):
+    # inside a name scope: TensorFlow refuses a layer name with a leading underscore ("_fc") as a root scope
+    with tf.name_scope("tutorial"):
+        return net(x, training=training)
+
+
 def predict(net: keras.layers.Layer, data: tutorial.TrainingData, args) -> np.ndarray:
-    return np.concatenate([np.asarray(net(as_input(x, args), training=False)) for x, _ in data.batches(args.batch_size)])
+    return np.concatenate([np.asarray(forward(net, as_input(x, args), False)) for x, _ in data.batches(args.batch_size)])
 
 
 def snapshot(model: keras.Model, probe: np.ndarray, args, num_classes: int) -> np.ndarray:
@@ -110,7 +116,7 @@ def train(model: keras.Model, split: tutorial.Split, probes: tutorial.Probes, ar
     @tf.function(reduce_retracing=True)
     def step(x, y):
         with tf.GradientTape() as tape:
-            logits = net(x, training=True)
+            logits = forward(net, x, True)
             loss = loss_fn(y, logits)
         variables = net.trainable_variables
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
