@@ -65,7 +65,7 @@ def extract_features(model: keras.Model, data: tutorial.TrainingData, args, desc
     return np.concatenate(rows)
 
 
-def as_input(x: np.ndarray, args) -> np.ndarray:
+def as_input(x: np.ndarray) -> np.ndarray:
     """Images become channels-last; cached feature rows (N, 1280) stay as they are."""
     return to_tensor(x) if x.ndim == 4 else np.asarray(x, np.float32)
 
@@ -77,7 +77,7 @@ def forward(net: keras.layers.Layer, x, training: bool):
 
 
 def predict(net: keras.layers.Layer, data: tutorial.TrainingData, args) -> np.ndarray:
-    return np.concatenate([np.asarray(forward(net, as_input(x, args), False)) for x, _ in data.batches(args.batch_size)])
+    return np.concatenate([np.asarray(forward(net, as_input(x), False)) for x, _ in data.batches(args.batch_size)])
 
 
 def snapshot(model: keras.Model, probe: np.ndarray, args, num_classes: int) -> np.ndarray:
@@ -131,7 +131,7 @@ def train(model: keras.Model, split: tutorial.Split, probes: tutorial.Probes, ar
         losses, correct = [], 0
         batches = train_data.batches(args.batch_size, rng)
         for x, y in tqdm(batches, total=train_data.num_batches(args.batch_size), desc=f"epoch {epoch}", leave=False):
-            loss, logits = step(tf.constant(as_input(x, args)), tf.constant(y.astype(np.int64)))
+            loss, logits = step(tf.constant(as_input(x)), tf.constant(y.astype(np.int64)))
             losses.append(float(loss) * len(y))
             correct += int((np.asarray(logits).argmax(1) == y).sum())
         val_logits = predict(net, val_data, args)
