@@ -114,3 +114,19 @@ def test_unpretrained_differs_and_a_bad_state_changes_nothing():
     after = model.get_weights()
     assert all(np.array_equal(a, b) for a, b in zip(before, after))
     assert not np.array_equal(after[0], spec.pretrained_state_dict()["_conv_stem.weight"].transpose(2, 3, 1, 0))
+
+
+def test_gradcam_on_a_late_block_matches_torch(keras_model, torch_model, batch):
+    """The whole stack on the pretrained network: Grad-CAM of 'Egyptian cat' at _blocks.15 in both frameworks."""
+    from visualization.keras.cam_visualizer import GradCAM
+    from visualization.pytorch.cam_visualizer import GradCAM as TorchGradCAM
+
+    got = GradCAM(keras_model, "_blocks.15").compute(batch[:1].transpose(0, 2, 3, 1), 285)
+    want = TorchGradCAM(torch_model, "_blocks.15").compute(torch.from_numpy(batch[:1]), 285)
+    assert got.heatmaps.shape == want.heatmaps.shape == (1, 224, 224)
+    assert got.weights.shape == want.weights.shape == (1, 320) and got.raw.shape == (1, 7, 7)
+    assert got.targets.tolist() == want.targets.tolist() == [285]
+    for name in ("weights", "raw"):  # raw scale: relative to the largest value
+        a, b = getattr(got, name), getattr(want, name)
+        assert np.abs(a - b).max() <= 1e-5 * np.abs(b).max(), name  # measured 1.1e-7 and 4.2e-7
+    np.testing.assert_allclose(got.heatmaps, want.heatmaps, atol=1e-5, rtol=0)  # measured 9.5e-7

@@ -1,6 +1,6 @@
 """Watch a CNN while it trains: TensorBoard (or VisualDL) event files written by one logger.
 
-``visualization.pytorch.tensorboard.VisualizationLogger`` and its Paddle twin subclass
+``visualization.pytorch.tensorboard.VisualizationLogger`` and its Paddle and Keras twins subclass
 :class:`VisualizationLogger` and bind their backend, their model facts
 (``visualization.<framework>._structure``) and their ``GradCAM``. Everything else is here and is
 framework-free: which layers to look at, the image grids, the statistics and the event writers.
@@ -34,10 +34,11 @@ turns into 0). A layer that runs several times per forward pass pools the units 
 A dead unit gets no gradient through the ReLU for these images; a share that grows towards 1
 during training usually means a too-large learning rate.
 
-The model is left as it was: every forward pass runs in eval mode with each layer's flag restored,
-without recording a graph (Grad-CAM differentiates with respect to the target layer's output only,
-with ``torch.autograd.grad`` / ``paddle.grad``), so parameters, their ``.grad``, BatchNorm statistics
-and random-number state are untouched when the logger is called in the middle of training.
+The model is left as it was: every forward pass runs in eval mode with each layer's flag restored
+(Keras: ``training=False``), without recording a graph (Grad-CAM differentiates with respect to the
+target layer's output only, with ``torch.autograd.grad`` / ``paddle.grad`` / ``tf.GradientTape``), so
+parameters, their ``.grad``, BatchNorm statistics and random-number state are untouched when the
+logger is called in the middle of training.
 """
 
 from __future__ import annotations
@@ -518,13 +519,15 @@ class VisualizationLogger:
     def log_gradcam(self, step: int, probe_images: Any = None, target_class: Any = None) -> list[str]:
         """Write ``gradcam/<probe>``: Grad-CAM of ``cam_layer`` over each probe image, captioned with the
         class explained and its softmax probability. ``target_class`` overrides ``target_classes``."""
-        step = _check_step(step)
-        x = self._input(probe_images)
+        return self._log_gradcam(_check_step(step), self._input(probe_images), target_class)
+
+    def _log_gradcam(self, step: int, x: Any, target_class: Any = None) -> list[str]:
         if self._cam is None:
             self._cam = self.gradcam_class(self.model, self.cam_layer)
         target = self.target_classes if target_class is None else target_class
-        result = self._cam.compute(x, target)
         x_np = self.backend.to_numpy(x)
+        # GradCAM is a public entry point: it takes the input as a user holds it (channels-last for Keras)
+        result = self._cam.compute(self.backend.user_tensor(self.model, x_np), target)
         tags = []
         for i, (name, image) in enumerate(zip(self._names(len(x_np)), self._displays(x_np))):
             cls = int(result.targets[i]) if result.targets is not None else None
@@ -544,9 +547,11 @@ class VisualizationLogger:
 
     def log_structure(self, step: int = 0, probe_images: Any = None) -> list[str]:
         """Write ``structure``: the layer table (output shapes, parameters, receptive fields) as Markdown."""
-        step = _check_step(step)
-        x = self._input(probe_images)
-        s = model_structure(self.backend, self.facts, self.model, x[:1])
+        return self._log_structure(_check_step(step), self._input(probe_images))
+
+    def _log_structure(self, step: int, x: Any) -> list[str]:
+        first = self.backend.user_tensor(self.model, self.backend.to_numpy(x)[:1])
+        s = model_structure(self.backend, self.facts, self.model, first)
         self.writer.text("structure", s.to_markdown(), step)
         return ["structure"]
 
@@ -557,7 +562,9 @@ class VisualizationLogger:
         ``torch.jit.trace`` only, and VisualDL's graph export fails on Paddle 3; :meth:`log_structure`
         gives the layer table instead.
         """
-        x = self._input(probe_images)
+        return self._log_graph(self._input(probe_images))
+
+    def _log_graph(self, x: Any) -> bool:
         if not isinstance(self.writer, TensorboardXWriter):
             logger.info("log_graph: the %s writer gets no graph", type(self.writer).__name__)
             return False
@@ -578,10 +585,10 @@ class VisualizationLogger:
         tags += self.log_filters(step)
         tags += self.log_weight_histograms(step)
         tags += self._log_outputs(step, x)
-        tags += self.log_gradcam(step, x)
+        tags += self._log_gradcam(step, x)
         if self._first_epoch:
-            tags += self.log_structure(step, x)
-            self.log_graph(x)
+            tags += self._log_structure(step, x)
+            self._log_graph(x)
             self._first_epoch = False
         self.writer.flush()
         return tags

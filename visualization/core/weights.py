@@ -28,13 +28,14 @@ def unwrap_state_dict(obj: Any) -> Mapping[str, Any] | None:
 def load_weights(backend: Backend, model: Any, path: str | Path) -> None:
     """Read ``path`` with the framework's safe loader, check every key and shape, then load.
 
-    Nothing a weights file names is ever run: torch files are read with ``weights_only=True`` and
-    Paddle files with a restricted unpickler (:mod:`visualization.models.pdparams`). A refused file
-    gets one message naming it, and never the advice to load it unsafely.
+    Nothing a weights file names is ever run: torch files are read with ``weights_only=True``,
+    Paddle files with a restricted unpickler (:mod:`visualization.models.pdparams`) and Keras
+    ``.weights.h5`` files with h5py, numeric datasets only (:mod:`visualization.keras._weights`). A
+    refused file gets one message naming it, and never the advice to load it unsafely.
 
     Raises:
         WeightsFileError: the file is missing, unreadable, holds something other than tensors, or
-            was written by the other framework.
+            was written by another framework.
         StateDictMismatchError: keys are missing or unexpected, or shapes differ (all listed).
     """
     from ..models.checkpoint import UnsafeCheckpointError
@@ -51,9 +52,12 @@ def load_weights(backend: Backend, model: Any, path: str | Path) -> None:
     except UnsafeCheckpointError as exc:
         raise WeightsFileError(_other_framework(p, backend.name, saver) or _refused(p, exc, saver)) from None
     except Exception as exc:  # the loaders raise many types for corrupt or foreign files
+        other = _other_framework(p, backend.name, saver)
+        if other is None and isinstance(exc, WeightsFileError):  # the reader's own message says it all
+            raise WeightsFileError(str(exc)) from None
         text = "" if "weights_only" in str(exc) else f" ({type(exc).__name__}: {str(exc)[:300]})"
         raise WeightsFileError(
-            _other_framework(p, backend.name, saver)
+            other
             or f"Could not read {str(p)!r} as {backend.name} weights{text}. Expected a state dict saved with {saver}."
         ) from None
     state = unwrap_state_dict(raw)
@@ -76,7 +80,22 @@ def load_weights(backend: Backend, model: Any, path: str | Path) -> None:
 _SAVERS = {
     "torch": "torch.save(model.state_dict(), 'weights.pt')",
     "paddle": "paddle.save(model.state_dict(), 'weights.pdparams')",
+    "keras": "model.save_weights('weights.weights.h5')",
 }
+
+_NAMES = {"torch": "PyTorch", "paddle": "PaddlePaddle", "keras": "Keras"}
+
+#: How to turn a file of one framework (first) into weights of another (second).
+_CONVERT = {
+    ("paddle", "torch"): "convert it: paddle_to_torch_state_dict(load_state_dict_file(path), model) "
+    "from visualization.convert.",
+    ("torch", "paddle"): "convert it: torch_to_paddle_state_dict(load_state_dict_file(path), model) "
+    "from visualization.convert.",
+}
+_NO_CONVERTER = (
+    "load it into the same architecture in that framework and copy the arrays over by hand "
+    "(Keras holds convolution kernels as (kh, kw, in, out) and Dense weights as (in, out))."
+)
 
 
 def _refused(p: Path, exc: BaseException, saver: str) -> str:
@@ -88,7 +107,7 @@ def _refused(p: Path, exc: BaseException, saver: str) -> str:
 
 
 def _other_framework(p: Path, framework: str, saver: str) -> str | None:
-    """A message if ``p`` is the other framework's weights file (detected without running it)."""
+    """A message if ``p`` is another framework's weights file (detected without running it)."""
     from ..models.checkpoint import UnsafeCheckpointError, load_state_dict
     from ..models.pdparams import detect_format
 
@@ -102,12 +121,11 @@ def _other_framework(p: Path, framework: str, saver: str) -> str | None:
             return _refused(p, exc, saver)
         except Exception:  # a damaged torch file is still the other framework's
             pass
-    if found == "paddle":
-        return (
-            f"{str(p)!r} is a PaddlePaddle state dict, not torch weights. Run with --framework paddle, or convert it: "
-            "paddle_to_torch_state_dict(load_state_dict_file(path), model) from visualization.convert."
-        )
-    return (
-        f"{str(p)!r} is a PyTorch checkpoint, not Paddle weights. Run with --framework torch, or convert it: "
-        "torch_to_paddle_state_dict(load_state_dict_file(path), model) from visualization.convert."
+    what = {
+        "torch": "a PyTorch checkpoint",
+        "paddle": "a PaddlePaddle state dict",
+        "keras": "a Keras weights file (HDF5, or a .keras archive)",
+    }[found]
+    return f"{str(p)!r} is {what}, not {_NAMES[framework]} weights. Run with --framework {found}, or " + _CONVERT.get(
+        (found, framework), _NO_CONVERTER
     )

@@ -15,6 +15,7 @@ Example:
     ['catdogcnn', 'efficientnet-lite0']
     >>> model = load_model("efficientnet-lite0", framework="torch")          # doctest: +SKIP
     >>> model = load_model("efficientnet-lite0", framework="paddle", num_classes=2)  # new head  # doctest: +SKIP
+    >>> model = load_model("efficientnet-lite0", framework="keras")  # channels-last inputs  # doctest: +SKIP
 """
 
 from __future__ import annotations

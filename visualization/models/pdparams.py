@@ -263,19 +263,24 @@ def _join_big_params(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def detect_format(path: str | os.PathLike) -> str | None:
-    """``'torch'``, ``'paddle'`` or ``None``: which framework wrote this weights file, read safely.
+    """``'torch'``, ``'paddle'``, ``'keras'`` or ``None``: which framework wrote this weights file, read safely.
 
-    A zip archive or a pickle stream that starts with torch's legacy magic number is a torch file; a
-    pickle that :func:`load_pdparams` reads into a dict holding arrays is a Paddle file. Used to turn
-    "cannot read" into "this is the other framework's file" (nothing the file names is ever called).
+    An HDF5 file, or a zip archive holding ``model.weights.h5`` (a ``.keras`` model), is a Keras
+    file; any other zip archive, or a pickle stream that starts with torch's legacy magic number, is a
+    torch file; a pickle that :func:`load_pdparams` reads into a dict holding arrays is a Paddle file.
+    Used to turn "cannot read" into "this is the other framework's file" (nothing the file names is
+    ever called).
     """
     import zipfile
 
     from .checkpoint import LEGACY_MAGIC, RestrictedUnpickler
 
+    if _is_hdf5(path):
+        return "keras"
     try:
         if zipfile.is_zipfile(path):
-            return "torch"
+            with zipfile.ZipFile(path) as z:
+                return "keras" if "model.weights.h5" in z.namelist() else "torch"
         with open(path, "rb") as f:
             try:
                 if RestrictedUnpickler(f).load() == LEGACY_MAGIC:
@@ -290,3 +295,24 @@ def detect_format(path: str | os.PathLike) -> str | None:
     if any(isinstance(v, np.ndarray) for vs in (values, *inner) for v in vs):
         return "paddle"
     return None
+
+
+#: The HDF5 signature; the superblock starts at byte 0, 512, 1024, 2048, ... of the file.
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _is_hdf5(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an HDF5 file (Keras's weights format), from its signature alone."""
+    try:
+        with open(path, "rb") as f:
+            offset = 0
+            while True:
+                f.seek(offset)
+                head = f.read(len(_HDF5_SIGNATURE))
+                if len(head) < len(_HDF5_SIGNATURE):
+                    return False
+                if head == _HDF5_SIGNATURE:
+                    return True
+                offset = 512 if offset == 0 else offset * 2
+    except OSError:
+        return False
