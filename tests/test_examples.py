@@ -191,6 +191,31 @@ def test_without_data_the_demo_judges_the_bundled_photos(tmp_path):
         np.testing.assert_allclose(probs[fw], probs["torch"], atol=1e-4, err_msg=fw)
 
 
+def test_keras_script_logs_its_training_to_tensorboard(pets, tmp_path):
+    """``--tensorboard DIR`` in the Keras script: every epoch's loss and accuracies as the printed history,
+    the probe images' feature maps and Grad-CAM from step 0 (before training) on."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+    out, board = tmp_path / "out", tmp_path / "tb"
+    args = ["--data-dir", str(pets), "--model", "catdogcnn", "--image-size", "32", "--limit", "6", "--epochs", "2"]
+    cmd = [sys.executable, SCRIPTS["keras"], *args, "--batch-size", "4", "--out", str(out), "--tensorboard", str(board)]
+    proc = subprocess.run(cmd, cwd=REPO, env={**env, "MPLBACKEND": "Agg"}, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert f"tensorboard --logdir {board}" in proc.stdout
+    history = json.loads((out / "run.json").read_text())["history"]
+    acc = EventAccumulator(str(board), size_guidance={"images": 0, "scalars": 0})
+    acc.Reload()
+    logged = [(e.step, e.value) for e in acc.Scalars("loss/train")]
+    assert [step for step, _ in logged] == [1, 2]
+    np.testing.assert_allclose([v for _, v in logged], [h["loss"] for h in history], rtol=1e-6)
+    val = [e.value for e in acc.Scalars("accuracy/val")]
+    np.testing.assert_allclose(val, [h["val_accuracy"] for h in history], rtol=1e-6)
+    cat, dog = json.loads((out / "run.json").read_text())["probe_images"]  # tags are named after the probe files
+    for tag in (f"gradcam/{cat}", f"gradcam/{dog}", f"feature_maps/conv2/{cat}", "filters/conv1"):
+        assert [e.step for e in acc.Images(tag)] == [0, 1, 2], tag
+
+
 # ---------------------------------------------------------------- the data helpers (fast, in-process)
 def test_oxford_pet_species_follow_the_case_of_the_file_name(pets, tmp_path):
     """The rule the README gives (capitalised breed = cat) reproduces the sample's own cats/dogs sorting."""
