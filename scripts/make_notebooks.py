@@ -199,12 +199,33 @@ OVERVIEW = [
         > 所有 `visualize_*` 方法都**返回**图对象而不显示它；在笔记本里用 `plt.show()`（或让单元格显示返回值）。
         > 模型本身不会被改动：没有残留的 hook，参数和 train/eval 状态保持原样。
 
+        ## 6. 同样的事，用 Keras
+
+        `visualization.keras` 是 Keras 3（TensorFlow 后端）版：类名和参数完全相同，只是输入按 Keras 的习惯**通道在后**，
+        `(N, H, W, C)`。返回的热力图仍是 `(H, W)` / `(N, H, W)`，所以可以直接和上面 PyTorch 的结果相减。
+        `load_model(..., framework="keras")` 从同一份随包安装的权重构建 Keras 版的 EfficientNet-Lite0，层名相同。
+        （安装：`pip install -e ".[keras]"`。同一个进程里还要用 PaddlePaddle 时，必须先 `import paddle` 再导入 TensorFlow。）
+        """
+    ),
+    code(
+        """
+        from visualization.keras.cam_visualizer import GradCAM as KerasGradCAM
+
+        keras_model = load_model("efficientnet-lite0", framework="keras")
+        keras_input = x.transpose(1, 2, 0)[None]  # (3, 224, 224) -> (1, 224, 224, 3)
+        keras_heatmap = KerasGradCAM(keras_model, "_blocks.15").generate_cam(keras_input, target_class=pred)
+        print("Keras 热力图:", keras_heatmap.shape, f"与 PyTorch 的最大差 {abs(keras_heatmap - heatmap).max():.1e}")
+        assert abs(keras_heatmap - heatmap).max() < 1e-5
+        """
+    ),
+    md(
+        """
         ## 接下来
 
         - **02-convolution-layers.ipynb**：卷积到底在算什么？手写一个卷积，再看预训练网络学到的卷积核。
         - **03-feature-map-analysis.ipynb**：特征图在不同深度长什么样，以及它们在训练中如何变化。
         - **04-cam-techniques.ipynb**：CAM 家族（Grad-CAM、Grad-CAM++、XGrad-CAM、LayerCAM、HiResCAM、Eigen-CAM、Smooth Grad-CAM++、Score-CAM、Ablation-CAM、CAM）的原理、差异与选项，以及"解释猫"和"解释狗"的对比。
-        - **05-comparison-guide.ipynb**：同样的代码在 PaddlePaddle 中运行，数值差异有多小。
+        - **05-comparison-guide.ipynb**：同样的代码在 PaddlePaddle 和 Keras 中运行，数值差异有多小。
         """
     ),
 ]
@@ -673,6 +694,59 @@ FEATURE_MAPS = [
         """
         所有帧共用一个色标，所以能看到某些通道的响应逐渐增强、某些逐渐减弱；上面打印的相对变化量化了这一点。
         把 `"conv1"` 换成 `"conv3"`、或者把步数加大，就能看到深层特征图的变化。
+
+        ## 6. Keras：中间模型与 `get_feature_maps`
+
+        Keras 教程读特征图的常见写法，是用原模型的输入和若干层的输出另搭一个模型：
+        `keras.Model(model.inputs, [model.get_layer(name).output ...])`，再 `predict`。
+        `visualization.keras` 的 `get_feature_maps` 给出同样的数字，区别只在布局：Keras 的张量通道在后 `(N, h, w, C)`，
+        工具包返回的数组通道在前 `(N, C, h, w)`，和 PyTorch、Paddle 一致。下面把刚训练好的 `net` 的权重载入 Keras 版的
+        `CatDogCNN`（层名相同），三种写法逐层核对（安装：`pip install -e ".[keras]"`）：
+        """
+    ),
+    code(
+        """
+        import keras
+
+        from visualization.keras.layer_visualizer import CNNLayerVisualizer as KerasLayerVisualizer
+        from visualization.keras.models import CatDogCNN as KerasCatDogCNN
+        from visualization.keras.models import catdog_weights_from_torch
+
+        kmodel = KerasCatDogCNN(num_classes=2, image_size=size)
+        kmodel.set_weights(catdog_weights_from_torch(net.state_dict(), image_size=size))
+        probe_nhwc = probe.numpy().transpose(0, 2, 3, 1)  # Keras 的输入通道在后：(1, 32, 32, 3)
+
+        names = ["conv1", "conv2", "conv3"]
+        feature_model = keras.Model(kmodel.inputs, [kmodel.get_layer(n).output for n in names])
+        keras_maps = feature_model.predict(probe_nhwc, verbose=0)  # 每层一个 (1, h, w, C)
+        kviz = KerasLayerVisualizer(kmodel)
+        for name, theirs in zip(names, keras_maps):
+            ours = kviz.get_feature_maps(probe_nhwc, name)  # (1, C, h, w)
+            vs_keras = np.abs(ours - theirs.transpose(0, 3, 1, 2)).max()
+            vs_torch = np.abs(ours - net_viz.get_feature_maps(probe, name)).max()
+            print(f"{name}: keras.Model {theirs.shape} -> 工具包 {ours.shape}；差 {vs_keras:.1e}，与 PyTorch 差 {vs_torch:.1e}")
+            assert vs_keras < 1e-5 and vs_torch < 1e-5
+        """
+    ),
+    code(
+        """
+        conv1_keras = keras_maps[0][0]  # (32, 32, 32)：通道在最后
+        conv1_ours = kviz.get_feature_maps(probe_nhwc, "conv1")[0]  # (32, 32, 32)：通道在最前
+        fig, axes = plt.subplots(2, 6, figsize=(9, 3.4), layout="constrained")
+        for c in range(6):
+            axes[0, c].imshow(conv1_keras[:, :, c], cmap="viridis")
+            axes[0, c].set_title(f"keras.Model ch {c}", fontsize=8)
+            axes[1, c].imshow(conv1_ours[c], cmap="viridis")
+            axes[1, c].set_title(f"get_feature_maps ch {c}", fontsize=8)
+        for ax in axes.flat:
+            ax.axis("off")
+        plt.show()
+        """
+    ),
+    md(
+        """
+        两行一模一样。中间模型只适用于函数式和 Sequential 模型；工具包在一次调用里临时替换层实例的 `call` 来读输出，
+        所以子类化模型也能用（层名写成点分路径），调用结束后模型保持原样。
         """
     ),
 ]
@@ -1260,6 +1334,28 @@ COMPARISON = [
     ),
     md(
         """
+        第三个框架 Keras（`visualization.keras`，TensorFlow 后端）也是同一套 API，只是输入通道在后 `(N, H, W, C)`；
+        返回的热力图和另外两个框架一样是 `(H, W)`。这个笔记本开头已经 `import paddle`，所以现在导入 TensorFlow 是安全的顺序
+        （反过来，先 TensorFlow 后 Paddle，进程会崩溃）。
+        """
+    ),
+    code(
+        """
+        import visualization.keras.cam_visualizer as keras_cam
+
+        keras_model = load_model("efficientnet-lite0", framework="keras")
+        x_keras = x.transpose(1, 2, 0)[None]  # (1, 224, 224, 3)
+        logits_keras = keras_model(x_keras, training=False).numpy()
+        print("logits 最大绝对差 (torch - keras):", f"{np.abs(logits_torch - logits_keras).max():.2e}")
+        for method, cls in [("Grad-CAM", keras_cam.GradCAM), ("Grad-CAM++", keras_cam.GradCAMPlusPlus)]:
+            heatmaps["keras", method] = cls(keras_model, layer).generate_cam(x_keras)
+            diff = np.abs(heatmaps["torch", method] - heatmaps["keras", method]).max()
+            print(f"{method:<11s} 热力图最大绝对差 (torch - keras): {diff:.2e}")
+            assert diff < 1e-4
+        """
+    ),
+    md(
+        """
         差异在 1e-6 量级，来自两个框架浮点运算顺序的不同（float32 的精度约 1e-7），对可视化没有任何影响。
 
         ## 2. 把 PyTorch 权重转换给 Paddle
@@ -1586,7 +1682,7 @@ CONVOLUTION_ANSWERS = [
 FEATURE_MAPS_ANSWERS = [
     md(
         """
-        ## 练习答案（第 03 章第 10 节）
+        ## 练习答案（第 03 章第 11 节）
 
         **练习 1**：处处 $\\le 0$ 的通道数和每层的空间尺寸（56×56、14×14、7×7）。块的输出是线性瓶颈，没有激活函数，
         可以取负值：`_blocks.15` 在这张图上有二十来个通道处处 $\\le 0$，但这只说明它们对这张图没有正响应，不是"死"通道。
@@ -2167,11 +2263,19 @@ def _small_png(data: str) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+#: TensorFlow's start-up log on stderr (absl's prefix: severity letter, date 0000, time), e.g. "oneDNN custom
+#: operations are on": a time stamp and a process id that change on every run, and nothing a student needs.
+ABSL_LOG_LINE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\)|[IWE]\d{4} \d\d:\d\d:\d\d)")
+
+
 def _keep(output: nbformat.NotebookNode) -> nbformat.NotebookNode | None:
     """The part of one output worth committing: text and small PNGs; interactive (plotly, HTML) outputs
-    become a one-line note, since GitHub's notebook view cannot run them."""
+    become a one-line note, since GitHub's notebook view cannot run them. TensorFlow's log lines are dropped."""
     if output.output_type == "stream":
-        text = output.text if len(output.text) <= STREAM_MAX_CHARS else output.text[:STREAM_MAX_CHARS] + "\n...\n"
+        text = "".join(line for line in output.text.splitlines(keepends=True) if not ABSL_LOG_LINE.match(line))
+        if not text:
+            return None
+        text = text if len(text) <= STREAM_MAX_CHARS else text[:STREAM_MAX_CHARS] + "\n...\n"
         return nbformat.v4.new_output("stream", name=output.name, text=text)
     if output.output_type in ("display_data", "execute_result"):
         data = output.get("data", {})

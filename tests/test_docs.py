@@ -161,6 +161,7 @@ DISTRIBUTIONS = {
     "PIL": "pillow",
     "skimage": "scikit-image",
     "paddle": "paddlepaddle",
+    "tensorflow": "tensorflow-cpu",
     "tensorboardX": "tensorboardx",
     "IPython": "jupyterlab",
 }

@@ -1,7 +1,7 @@
 """The framework-free half of the cat-vs-dog tutorial scripts (``examples/<framework>/cat_dog_classifier.py``).
 
-The PyTorch and the Paddle script share, from here: the command line (:func:`build_parser`, so both
-take exactly the same options), the data (:func:`load_split`, :class:`TrainingData`, :func:`pick_probes`:
+The PyTorch, the Paddle and the Keras script share, from here: the command line (:func:`build_parser`, so all
+three take exactly the same options), the data (:func:`load_split`, :class:`TrainingData`, :func:`pick_probes`:
 identical input arrays in both frameworks), the initial weights (:func:`initial_weights`: the same
 seeded numbers in both), the layers each model is looked at (:data:`LAYERS`), the no-data demo
 (:func:`demo_photos`, :func:`cat_dog_probabilities`, :func:`demo_verdicts`, :func:`demo_figure`) and
@@ -74,13 +74,25 @@ __all__ = [
     "save_cam_figures",
     "save_figure",
     "save_html",
+    "script_path",
     "tensorboard_options",
 ]
 
 MODELS = ("efficientnet-lite0", "catdogcnn")
 #: Adam learning rate used when ``--lr`` is not given.
 DEFAULT_LR = {"efficientnet-lite0": 3e-3, "catdogcnn": 1e-3}
-FRAMEWORK_NAMES = {"torch": "PyTorch", "paddle": "PaddlePaddle"}
+FRAMEWORK_NAMES = {"torch": "PyTorch", "paddle": "PaddlePaddle", "keras": "Keras"}
+#: Folder of each framework's script under ``examples/``.
+SCRIPT_DIRS = {"torch": "pytorch", "paddle": "paddle", "keras": "keras"}
+
+
+def script_path(framework: str) -> str:
+    """The tutorial script of ``framework``, relative to the repository root.
+
+    >>> script_path("torch"), script_path("keras")
+    ('examples/pytorch/cat_dog_classifier.py', 'examples/keras/cat_dog_classifier.py')
+    """
+    return f"examples/{SCRIPT_DIRS[framework]}/cat_dog_classifier.py"
 
 
 @dataclass(frozen=True)
@@ -122,8 +134,9 @@ ANIMATED_CHANNELS = 16
 
 # ---------------------------------------------------------------- command line
 def build_parser(framework: str) -> argparse.ArgumentParser:
-    """The tutorial's options: the same for ``framework='torch'`` and ``'paddle'`` (only the default ``--out`` differs)."""
-    script = f"examples/{'pytorch' if framework == 'torch' else 'paddle'}/cat_dog_classifier.py"
+    """The tutorial's options: the same for ``framework='torch'``, ``'paddle'`` and ``'keras'`` (only the default
+    ``--out`` differs)."""
+    script = script_path(framework)
     ap = argparse.ArgumentParser(
         prog=f"python {script}",
         description=textwrap.fill(
@@ -346,7 +359,8 @@ def initial_weights(model: str, num_classes: int, image_size: int, seed: int) ->
     Every weight and bias is drawn from ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, PyTorch's default
     for ``Conv2d`` and ``Linear``. For ``efficientnet-lite0`` only the new head ``_fc`` is returned
     (the rest is pretrained). Paddle loads them through
-    :func:`visualization.convert.torch_to_paddle_state_dict`, so both frameworks start from the same numbers.
+    :func:`visualization.convert.torch_to_paddle_state_dict` and Keras through
+    :func:`visualization.keras.models.catdog_weights_from_torch`, so all frameworks start from the same numbers.
 
     >>> w = initial_weights("efficientnet-lite0", 2, 224, seed=0)
     >>> {k: v.shape for k, v in w.items()}
@@ -606,8 +620,7 @@ def finish_demo(
         "demo_accuracy": float(np.mean(hits)),
     }
     _write_run(args.out, files, info)
-    script = f"examples/{'pytorch' if args.framework == 'torch' else 'paddle'}/cat_dog_classifier.py"
-    print("\n" + DATA_HELP.format(script=script))
+    print("\n" + DATA_HELP.format(script=script_path(args.framework)))
     counts = {k: list(labels).count(k) for k in ("cat", "dog", "neither")}
     print(
         f"demo_accuracy: {sum(hits)} of {len(hits)} bundled photos judged right ({counts['cat']} cat, "

@@ -46,6 +46,11 @@ class TargetOps:
         """A detached numpy copy."""
         raise NotImplementedError
 
+    def total(self, tensor: Any) -> Any:
+        """The sum of every element, a 0-D tensor (gradients flow). ``tensor.sum()`` serves torch and
+        Paddle; TensorFlow tensors have no ``sum`` method, so the Keras adapter overrides it."""
+        return tensor.sum()
+
 
 def batch_size_of(outputs: Any) -> int:
     """How many samples the (selected) model output holds."""
@@ -159,7 +164,7 @@ class SemanticSegmentationTarget(ScoreTarget):
                 "give a mask of the output's size."
             )
         plane = output[self.category]
-        return (plane * self.ops.like(self.mask, plane)).sum()
+        return self.ops.total(plane * self.ops.like(self.mask, plane))
 
 
 def box_iou(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -208,7 +213,7 @@ class DetectionBoxTarget(ScoreTarget):
         scores = output["scores"]
         pred = self.ops.to_numpy(output["boxes"]).reshape(-1, 4).astype(np.float64)
         labels = self.ops.to_numpy(output["labels"]).reshape(-1).astype(np.int64)
-        total = scores.sum() * 0.0
+        total = self.ops.total(scores) * 0.0
         for label, box in zip(self.labels, self.boxes):
             iou = np.where(labels == label, box_iou(pred, box), -1.0)
             if iou.size and iou.max() >= self.iou_threshold:

@@ -70,6 +70,31 @@ def run_model(model: Any, x: Any) -> Any:
     return nchw(model(tf.transpose(x, TO_NHWC), training=False))
 
 
+def ensure_built(model: Any, x: Any) -> None:
+    """Build a model that was never called (a subclassed model, a Sequential without ``Input``) by
+    one call on the first image, before any ``call`` is replaced: Keras builds such a model by
+    running its ``call`` on symbolic tensors, which the replaced calls must not see."""
+    if not getattr(model, "built", True):
+        run_model(model, x[:1])
+
+
+def compiled_calls(model: Any) -> list[str]:
+    """Names of the model and layers whose ``call`` is a ``tf.function`` (``""`` for the model itself)."""
+    layers = [("", model), *BACKEND.named_layers(model)]
+    return [name for name, layer in layers if hasattr(layer.call, "python_function")]
+
+
+def _compiled_error(layer_name: str | None, model: Any) -> LayerOutputError:
+    where = ", ".join("the model's call" if not n else f"the call of {n!r}" for n in compiled_calls(model))
+    what = f"Layer {layer_name!r}" if layer_name is not None else "The model's layers"
+    return LayerOutputError(
+        f"{what} ran inside a tf.function ({where or 'a compiled call'}): there its output is a "
+        "symbolic graph tensor, or a traced graph skips its Python call, so it cannot be read. Layer outputs "
+        "are read from an eager call: remove the @tf.function decorator (or jit_compile) from that call while "
+        "explaining, or pick a layer outside the compiled part."
+    )
+
+
 @contextmanager
 def replaced_calls(pairs: Sequence[tuple[Any, Callable[..., Any]]]) -> Iterator[None]:
     """Each layer's instance ``call`` replaced by ``make(original_call)`` for the duration; the
@@ -116,7 +141,7 @@ class KerasBackend(Backend):
         return is_tf_tensor(obj)
 
     def to_numpy(self, x: Any) -> np.ndarray:
-        return np.array(tf.cast(x, tf.float32), dtype=np.float32, copy=True)
+        return np.array(tf.cast(tf.convert_to_tensor(x), tf.float32).numpy(), dtype=np.float32, copy=True)
 
     def tensor_facts(self, x: Any) -> tuple[tuple[int, ...], bool, bool]:
         x = tf.convert_to_tensor(x)
@@ -174,6 +199,19 @@ class KerasBackend(Backend):
                 "convert channels-first arrays with np.transpose(x, (0, 2, 3, 1)) and give grayscale images "
                 "3 channels if the model was trained on RGB."
             )
+        declared = _declared_input_shape(model)
+        full = shape if len(shape) == 4 else (1, *shape)
+        if declared is not None and any(d is not None and d != got for d, got in zip(declared[1:], full[1:])):
+            want = "(N, " + ", ".join("?" if d is None else str(d) for d in declared[1:]) + ")"
+            hint = (
+                "It looks channels-first: convert with np.transpose(x, (0, 2, 3, 1))."
+                if declared[3] is not None and full[1] == declared[3]
+                else "Resize the images to the size the model was built for."
+            )
+            raise InvalidInputError(
+                f"The model expects inputs of shape {want} (channels-last, as its keras.Input declares); got "
+                f"shape {shape}. {hint}"
+            )
         t = tf.cast(tf.convert_to_tensor(arr if arr is not None else x), _model_dtype(model))
         t = t[None] if t.shape.rank == 3 else t
         return tf.identity(tf.transpose(t, TO_NCHW))
@@ -214,8 +252,13 @@ class KerasBackend(Backend):
             def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
                 def call(*args: Any, **kwargs: Any) -> Any:
                     output = original(*args, **kwargs)
-                    _check_spatial(layer_names[i], output, i in store)
-                    if need_grad:
+                    if not tf.executing_eagerly():  # being traced into a graph: an error here would be re-raised
+                        symbolic.add(i)  # as a StagingError, so it is raised after the pass
+                        return output
+                    if i in store or not _is_spatial(output):
+                        # raised after the pass: Keras rewrites the message of an error raised inside call
+                        problems.setdefault(i, (i in store, output))
+                    elif need_grad:
                         tape.watch(output)
                     store[i] = output
                     return output
@@ -224,12 +267,22 @@ class KerasBackend(Backend):
 
             return wrap
 
+        problems: dict[int, Any] = {}
+        symbolic: set[int] = set()
+        ensure_built(model, x)
         with replaced_calls([(layer, make(i)) for i, layer in enumerate(layers)]), tape:
             outputs = run_model(model, x)
             for i, name in enumerate(layer_names):
+                if i in symbolic:
+                    raise _compiled_error(name, model)
+                if i in problems:
+                    _check_spatial(name, problems[i][1], problems[i][0])
                 if i not in store:
+                    if compiled_calls(model):
+                        raise _compiled_error(name, model)
                     raise LayerOutputError(
-                        f"Layer {name!r} did not run during the forward pass; pick a layer the model uses."
+                        f"Layer {name!r} did not run during the forward pass (the model holds it, but its call "
+                        "never uses it); pick a layer the model uses."
                     )
             acts = [store[i] for i in range(len(layers))]
             scores_np = self.to_numpy(outputs) if is_tf_tensor(outputs) else np.zeros((0,), np.float32)
@@ -346,15 +399,19 @@ class KerasBackend(Backend):
             def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
                 def call(*args: Any, **kwargs: Any) -> Any:
                     output = original(*args, **kwargs)
-                    seen.append((name, _core_shape(output) if is_tf_tensor(output) else None))
+                    if tf.executing_eagerly():  # not while traced into a graph (see capture_many)
+                        seen.append((name, _core_shape(output) if is_tf_tensor(output) else None))
                     return output
 
                 return call
 
             return wrap
 
+        ensure_built(model, x)
         with replaced_calls([(layer, make(name)) for name, layer in self.named_layers(model)]):
             run_model(model, x)
+        if not seen and compiled_calls(model):
+            raise _compiled_error(None, model)
         return seen
 
     def from_numpy(self, model: Any, array: np.ndarray) -> Any:
@@ -378,11 +435,15 @@ class KerasBackend(Backend):
         return read_weights_h5(path)
 
     def state_shapes(self, model: Any) -> dict[str, tuple[int, ...]]:
-        return {v.path: tuple(int(d) for d in v.shape) for v in model.weights}
+        # keyed like a .weights.h5 file (Keras's own layout), so a file's keys compare directly
+        from ._weights import state_shapes
+
+        return state_shapes(model)
 
     def apply_weights(self, model: Any, state: dict[str, Any]) -> None:
-        for v in model.weights:
-            v.assign(np.asarray(state[v.path], dtype=v.dtype))
+        from ._weights import apply_weights
+
+        apply_weights(model, state)
 
     def own_parameter_count(self, layer: Any) -> int:
         own = list(layer._trainable_variables) + list(layer._non_trainable_variables)
@@ -396,6 +457,17 @@ def _model_dtype(model: Any) -> Any:
         if dt.is_floating:
             return dt
     return tf.float32
+
+
+def _declared_input_shape(model: Any) -> tuple[int | None, ...] | None:
+    """The ``(None, H, W, C)`` shape a functional or Sequential model's one 4-D input declares, if any."""
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):  # subclassed models have no symbolic inputs
+        return None
+    if not isinstance(inputs, (list, tuple)) or len(inputs) != 1 or len(inputs[0].shape) != 4:
+        return None
+    return tuple(None if d is None else int(d) for d in inputs[0].shape)
 
 
 def _core_shape(t: Any) -> tuple[int, ...]:
@@ -415,12 +487,16 @@ def _check_spatial(layer_name: str, output: Any, seen_before: bool) -> None:
             f"Layer {layer_name!r} ran more than once in one forward pass (a shared layer), so its output "
             "is ambiguous. Choose a layer that runs once per forward pass."
         )
-    if not is_tf_tensor(output) or output.shape.rank not in (3, 4):
+    if not _is_spatial(output):
         raise LayerOutputError(
             f"Layer {layer_name!r} must output a 4-D (N, h, w, C) tensor, or a token sequence (N, 1 + h*w, C) "
             f"read through reshape_transform; it returned {_describe(output)}. "
             "Choose a convolutional layer or block (cnnvis layers lists the output shapes)."
         )
+
+
+def _is_spatial(output: Any) -> bool:
+    return is_tf_tensor(output) and output.shape.rank in (3, 4)
 
 
 def _describe(obj: Any) -> str:

@@ -7,6 +7,11 @@ activations alone: ``EigenCAM``; by perturbation: ``ScoreCAM`` (exact or fast ``
 layers; the formulas are in each class's docstring (the framework-free core,
 ``visualization.core.cam_methods`` and ``visualization.core.cam_perturbation``).
 
+Inputs are channels-last, ``(N, H, W, C)`` or ``(H, W, C)`` numpy arrays or ``tf.Tensor``; layers are
+Keras layer names (dotted paths into nested models) or layer objects. Results are the same arrays as
+on the PyTorch and Paddle sides: heatmaps ``(N, H, W)`` in [0, 1], raw maps ``(N, h, w)``, channel
+weights ``(N, C)``; so the three frameworks' results compare directly.
+
 Example:
     >>> import numpy as np
     >>> from visualization.keras.cam_visualizer import GradCAM

@@ -13,7 +13,7 @@ __all__ = ["CatDogCNN", "catdog_weights_from_torch"]
 class CatDogCNN(keras.Model):
     """The tutorial's three-block CNN: (conv 3x3 -> ReLU -> max-pool 2) x 3 -> fc1 -> ReLU -> fc2.
 
-    A functional model (so ``keras.Model(model.inputs, model.get_layer("conv2").output)`` works, as
+    A functional model (so ``keras.Model(model.input, model.get_layer("conv2").output)`` works, as
     in the seed tutorial) whose layers ``conv1``, ``conv2``, ``conv3``, ``fc1``, ``fc2`` carry the names
     of the PyTorch and Paddle twins. The ReLUs are their own layers (``relu1``..``relu3``), so
     ``conv3`` is read before its ReLU as in the twins; the three poolings are ``pool1``..``pool3``
