@@ -101,7 +101,7 @@ def test_explain_keras_loads_weights_h5_into_the_users_model(runner, tmp_path, p
     [
         (["--weights", "{torch_weights}"], "PyTorch"),
         (["--layer", "conv4"], "Did you mean"),
-        (["--input-size", "64"], "The model failed on the input"),
+        (["--input-size", "64"], "The model expects inputs of shape (N, 32, 32, 3)"),
         (["--target-type", "segmentation"], "with Keras only class targets"),
     ],
 )
