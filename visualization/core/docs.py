@@ -50,7 +50,7 @@ class _Untranslatable(ValueError):
 #: Keras modules whose examples are translated: their results keep the toolkit's layout, so the
 #: expected outputs of the PyTorch examples hold (checked by their doctests). A module joins once its
 #: translated examples pass; until then its examples are dropped with the note below.
-KERAS_TRANSLATED = frozenset({"cam_visualizer", "layer_visualizer"})
+KERAS_TRANSLATED = frozenset({"cam_visualizer", "layer_visualizer", "saliency", "activation_maximization", "targets", "structure"})
 _KERAS_NOTE = (
     "(PyTorch example omitted for Keras: see the visualization.keras module docstrings; inputs are (N, H, W, C).)"
 )
