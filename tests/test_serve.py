@@ -2,7 +2,7 @@
 behind every picture checked against the library's public API (the map shown is the map
 ``generate_cam`` returns), plus the server's safety rules over plain HTTP.
 
-Tiny twin models (``tests._cli_models``: the same weights in PyTorch and Paddle) keep it fast.
+Tiny twin models (``tests._cli_models``: the same weights in PyTorch, Paddle and Keras) keep it fast.
 """
 
 from __future__ import annotations
@@ -514,3 +514,177 @@ def test_cli_serve_reports_a_wrong_layer_before_serving():
 
     res = CliRunner().invoke(main, ["serve", "--model", TORCH_MODEL, "--input-size", "32", "--layer", "conv9", "--port", "0"])
     assert res.exit_code == 2 and "No layer 'conv9'" in res.output and "http://" not in res.output
+
+
+# ------------------------------------------------------------------------------------ Keras
+KERAS_MODEL = "tests._cli_models:tiny_catdog_keras"
+
+
+@pytest.fixture(scope="module")
+def keras_ref():
+    """The Keras twin of the tiny model (the torch weights, channels-last), built apart from the server."""
+    from tests import _cli_models
+    from visualization.keras import cam_visualizer
+
+    return _cli_models.tiny_catdog_keras(), cam_visualizer
+
+
+def test_the_page_switches_to_keras(refs, keras_ref, tmp_path):
+    """Three frameworks in one page: the switch offers Keras, and what it shows comes from the Keras classes on
+    channels-last input, laid out channels-first like the other two (so the torch twin's maps match)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    explorer = Explorer(tiny_config(models={"torch": TORCH_MODEL, "paddle": PADDLE_MODEL, "keras": KERAS_MODEL}))
+    chelsea = model_input(data.chelsea())
+    kmodel, kcams = keras_ref
+    errors: list[str] = []
+    with running_server(explorer) as url, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1300, "height": 1000})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(url)
+            _settle(page)
+            labels = [t.strip() for t in page.locator("#fw-switch label").all_text_contents()]
+            assert labels == ["PyTorch", "PaddlePaddle", "Keras"]
+            page.click("#fw-switch input[value='keras']")
+            _settle(page)
+            assert page.is_checked("#fw-switch input[value='keras']")
+            # the predictions' order is the torch twin's
+            logits = refs["torch"][0](refs["torch"][1](chelsea)).detach().numpy()[0]
+            rows = page.locator("#predictions tr")
+            assert [int(rows.nth(i).get_attribute("data-index")) for i in range(2)] == list(np.argsort(-logits))
+            # Grad-CAM at the CAM layer kept from PyTorch (conv3: Keras has the same name), from the Keras class
+            heat, target = _panel_map(page, "gradcam")
+            key = page.get_attribute(".panel[data-method='gradcam']", "data-key")
+            assert key.startswith("keras|chelsea|conv3|"), key
+            want = kcams.GradCAM(kmodel, "conv3").generate_cam(chelsea.transpose(0, 2, 3, 1), target)
+            assert target == int(np.argmax(logits)) and np.abs(heat - want).max() <= TOL
+            assert np.abs(heat - ref_cam(refs, "torch", chelsea, "GradCAM", target)).max() <= 1e-5  # the twin agrees
+            # the layer tree has Keras's layer names; conv2's feature maps are channels-first and the torch twin's
+            assert page.locator(".tree .node[data-layer='pool3']").count() == 1
+            page.click(".tree .node[data-layer='conv2']")
+            _settle(page)
+            fkey = page.evaluate(
+                "Object.keys(window.cnnvis.maps).find(k => k.startsWith('features|keras|') && k.endsWith('|conv2'))"
+            )
+            got = np.asarray(page.evaluate("k => Array.from(window.cnnvis.maps[k].data)", fkey), np.float32)
+            torch_maps = (
+                refs["torch"][3]
+                .CNNLayerVisualizer(refs["torch"][0])
+                .get_feature_maps(refs["torch"][1](chelsea), "conv2")[0]
+            )
+            assert np.abs(got.reshape(torch_maps.shape) - torch_maps).max() <= 1e-5
+            assert page.locator("#filters .cell").count() == torch_maps.shape[0]
+            page.screenshot(path=str(tmp_path / "explorer_keras.png"), full_page=False)
+        finally:
+            browser.close()
+    assert errors == []
+
+
+def test_cli_serves_a_keras_model_alone():
+    """``cnnvis serve --framework keras``: the Keras model only, its numbers the torch twin's (channels-first)."""
+    import torch
+
+    from tests import _cli_models
+    from visualization.pytorch.cam_visualizer import GradCAM
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from visualization.cli import run; run()",
+            "serve",
+            "--framework",
+            "keras",
+            "--model",
+            KERAS_MODEL,
+            "--input-size",
+            "32",
+            "--port",
+            "0",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("cnnvis explorer on http://127.0.0.1:"), line
+        with httpx.Client(base_url=line.split()[3], timeout=60) as c:
+            assert c.get("/api/info").json()["frameworks"] == [{"name": "keras", "display": "Keras"}]
+            layers = finished(c, {"kind": "layers", "fw": "keras"})["result"]
+            assert layers["cam_layer"] == "pool3" and {"conv3", "pool3"} <= {r["name"] for r in layers["rows"]}
+            conv3 = next(r for r in layers["rows"] if r["name"] == "conv3")
+            assert conv3["shape"] == [128, 8, 8]  # channels-first, as for torch and Paddle
+            top = finished(c, {"kind": "predict", "fw": "keras", "image": "coffee"})["result"]
+            cam = finished(
+                c, {"kind": "cam", "fw": "keras", "image": "coffee", "method": "gradcam", "layer": "conv3", "cls": 0}
+            )
+            assert (
+                finished(c, {"kind": "predict", "fw": "torch", "image": "coffee"}).get("status") is None
+            )  # not served
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    model = _cli_models.tiny_catdog().eval()
+    x = torch.from_numpy(model_input(data.coffee()))
+    logits = model(x).detach().numpy()[0]
+    assert top["predicted"] == int(np.argmax(logits))
+    assert abs(top["top"][0]["logit"] - float(logits.max())) <= 1e-4 * max(1.0, abs(float(logits.max())))
+    want = GradCAM(model, "conv3").generate_cam(x, 0)
+    assert cam["status"] == "done" and np.abs(decode_array(cam["result"]["heatmap"]) - want).max() <= 1e-5
+
+
+def test_cli_serve_all_frameworks_on_efficientnet(monkeypatch):
+    """``cnnvis serve --framework all`` with the pretrained zoo model (at 64 px, to be quick): three frameworks
+    in one process (Paddle imported before TensorFlow), and the Keras heatmap over HTTP equals torch's."""
+    from click.testing import CliRunner
+
+    from visualization.cli import main
+    from visualization.serve import app
+
+    seen: dict = {}
+
+    def serve_here(explorer, sock, host):  # instead of serving forever: ask the running explorer, then stop
+        sock.close()
+        with running_server(explorer) as url, httpx.Client(base_url=url, timeout=120) as c:
+            seen["info"] = c.get("/api/info").json()
+            seen["predict"] = {
+                fw: finished(c, {"kind": "predict", "fw": fw, "image": "chelsea"})["result"]
+                for fw in ("torch", "keras")
+            }
+            cls = seen["predict"]["torch"]["predicted"]
+            seen["cam"] = {
+                fw: finished(c, {"kind": "cam", "fw": fw, "image": "chelsea", "method": "gradcam", "cls": cls})
+                for fw in ("torch", "paddle", "keras")
+            }
+
+    monkeypatch.setattr(app, "serve_forever", serve_here)
+    res = CliRunner().invoke(main, ["serve", "--framework", "all", "--input-size", "64", "--port", "0"])
+    assert res.exit_code == 0, res.output
+    assert [f["name"] for f in seen["info"]["frameworks"]] == ["torch", "paddle", "keras"]
+    assert seen["predict"]["keras"]["predicted"] == seen["predict"]["torch"]["predicted"]
+    heat = {}
+    for fw, job in seen["cam"].items():
+        assert job["status"] == "done" and job["result"]["layer"] == "_act1", (fw, job)
+        heat[fw] = decode_array(job["result"]["heatmap"])
+    assert heat["torch"].shape == heat["keras"].shape == (64, 64)
+    assert heat["torch"].max() > 0.5  # a real map, not an empty one
+    assert np.abs(heat["keras"] - heat["torch"]).max() <= 1e-4
+    assert np.abs(heat["paddle"] - heat["torch"]).max() <= 1e-4
+
+
+def test_cli_serve_keras_options_are_checked():
+    from click.testing import CliRunner
+
+    from visualization.cli import main
+
+    runner = CliRunner()
+    res = runner.invoke(main, ["serve", "--model", TORCH_MODEL, "--framework", "all", "--paddle-model", PADDLE_MODEL])
+    assert res.exit_code == 2 and "--keras-model" in res.output and "same network in Keras" in res.output
+    res = runner.invoke(main, ["serve", "--model", TORCH_MODEL, "--framework", "torch", "--keras-model", KERAS_MODEL])
+    assert res.exit_code == 2 and "use --framework all" in res.output

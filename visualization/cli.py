@@ -640,10 +640,11 @@ def evaluate(
 @main.command(epilog="Example: cnnvis serve --model efficientnet-lite0 --port 8765")
 @click.option(
     "--framework",
-    type=click.Choice(["auto", "torch", "paddle", "both"]),
+    type=click.Choice(["auto", "torch", "paddle", "keras", "both", "all"]),
     default="auto",
     show_default=True,
-    help="auto: both frameworks for a zoo model (a switch in the page), else torch.",
+    help="auto: PyTorch and PaddlePaddle for a zoo model (a switch in the page), else torch (and the frameworks "
+    "of --paddle-model / --keras-model); both: PyTorch and PaddlePaddle; all: and Keras.",
 )
 @click.option(
     "--model",
@@ -656,11 +657,24 @@ def evaluate(
     "--paddle-model",
     help="With --framework both and your own --model: 'package.module:factory' of the same network in Paddle.",
 )
-@click.option("--weights", type=click.Path(dir_okay=False), help="State dict to load (as for explain).")
+@click.option(
+    "--keras-model",
+    help="With --framework all and your own --model: 'package.module:factory' of the same network in Keras.",
+)
+@click.option(
+    "--weights",
+    type=click.Path(dir_okay=False),
+    help="Weights to load (as for explain), into the first framework served (torch unless only one is served).",
+)
 @click.option(
     "--paddle-weights",
     type=click.Path(dir_okay=False),
-    help="With --framework both: the Paddle model's .pdparams (--weights is then the torch file).",
+    help="With --framework both or all: the Paddle model's .pdparams (--weights is then the torch file).",
+)
+@click.option(
+    "--keras-weights",
+    type=click.Path(dir_okay=False),
+    help="With --framework all: the Keras model's .weights.h5 (--weights is then the torch file).",
 )
 @click.option("--layer", help="Default CAM layer (default: the zoo's choice or the last spatial layer).")
 @click.option(
@@ -686,8 +700,10 @@ def serve(
     framework: str,
     model_spec: str,
     paddle_model: str | None,
+    keras_model: str | None,
     weights: str | None,
     paddle_weights: str | None,
+    keras_weights: str | None,
     layer: str | None,
     images: Sequence[str],
     classes_file: str | None,
@@ -699,7 +715,8 @@ def serve(
 ) -> None:
     """An interactive explorer in the browser: choose or upload an image, see the top-5 predictions,
     browse the layers (shapes, receptive fields), feature maps and filters, CAM and saliency maps for
-    any class side by side, and activation maximization; PyTorch and Paddle. Needs the 'serve' extra
+    any class side by side, and activation maximization; PyTorch, PaddlePaddle and Keras (a switch in the
+    page shows the same views from each framework). Needs the 'serve' extra
     (pip install "cnn-visualization[serve]"). Stop it with Ctrl-C."""
     try:
         from .serve.app import bind, is_loopback, serve_forever, url_of
@@ -711,12 +728,27 @@ def serve(
     from .report.explain import load_images
 
     zoo = ":" not in model_spec
-    if framework == "auto":
-        framework = "both" if zoo or paddle_model else "torch"
-    if framework == "both" and not zoo and not paddle_model:
-        raise UserError("--framework both with your own --model needs --paddle-model (the same network in Paddle).")
-    fws = _framework_list(framework)
-    models = {f: (paddle_model if f == "paddle" and paddle_model else model_spec) for f in fws}
+    if framework == "auto":  # Keras only when asked for: TensorFlow is an optional extra and slow to import
+        fws = ["torch"] + (["paddle"] if zoo or paddle_model else []) + (["keras"] if keras_model else [])
+    else:
+        fws = _framework_list(framework)
+    own = {"paddle": (paddle_model, paddle_weights, "PaddlePaddle"), "keras": (keras_model, keras_weights, "Keras")}
+    for f, (other_model, other_weights, display) in own.items():
+        if f not in fws and (other_model or other_weights):
+            option, add = (
+                ("--paddle-model/--paddle-weights", "both or all")
+                if f == "paddle"
+                else ("--keras-model/--keras-weights", "all")
+            )
+            raise UserError(f"{option} need {display} among the frameworks served: use --framework {add}.")
+        if f in fws and len(fws) > 1 and not zoo and not other_model:
+            raise UserError(
+                f"--framework {framework} with your own --model needs --{f}-model (the same network in {display})."
+            )
+    models = {f: (own[f][0] or model_spec) if f in own else model_spec for f in fws}
+    weights_of = {f: own[f][1] if f in own and len(fws) > 1 else weights for f in fws}
+    if len(fws) == 1 and fws[0] in own:  # the one framework served: --weights or its own option
+        weights_of[fws[0]] = weights or own[fws[0]][1]
     m, s = _stats(model_spec, mean, std)
     photos: list[tuple[str, Any]] = []
     try:
@@ -736,7 +768,7 @@ def serve(
             raise _fail(exc) from exc
     config = ServeConfig(
         models=models,
-        weights={"paddle": paddle_weights, "torch": weights} if len(fws) == 2 else {fws[0]: weights},
+        weights=weights_of,
         layer=layer,
         input_size=input_size,
         mean=m,
@@ -755,7 +787,14 @@ def serve(
         sock = bind(host, port)
     except OSError as exc:
         raise UserError(f"Could not listen on {host}:{port} ({exc}); choose another --port (0: any free one).") from exc
-    explorer = Explorer(config)
+    try:
+        explorer = Explorer(config)  # imports the frameworks (Paddle before TensorFlow)
+    except ImportError as exc:
+        sock.close()
+        raise UserError(
+            f'A framework to serve is not installed ({exc}). Install it (pip install "cnn-visualization[keras]", '
+            "[torch] or [paddle]) or choose other --framework values."
+        ) from exc
     try:
         for f in fws:  # build the models now: a wrong --model, --weights or --layer is said before the URL
             explorer.load(f)
@@ -763,7 +802,7 @@ def serve(
         sock.close()
         explorer.close()
         raise _fail(exc) from exc
-    except (RuntimeError, ValueError, TypeError, IndexError, KeyError) as exc:
+    except model_errors(KeyError) as exc:
         sock.close()
         explorer.close()
         raise _model_failed(exc) from exc

@@ -6,7 +6,8 @@ No web framework is imported here: :mod:`visualization.serve.app` turns HTTP req
 called exactly as a user would call them, so a heatmap in the page *is* what ``generate_cam`` returns.
 
 Concurrency (jobs and cache in :mod:`visualization.serve.jobs`). Each framework's model has one worker thread: hooks are registered on the model for one
-call, so two calls on one model must not overlap. Requests from any number of browser tabs become
+call (a Keras layer's ``call`` is replaced for one eager call), so two calls on one model must not overlap;
+TensorFlow runs eagerly on a worker thread as on the main one. Requests from any number of browser tabs become
 :class:`Job` objects queued on that worker; a job asked for twice (same key) is run once and shared.
 Results are cached per ``(framework, image, layer, method, class, ...)`` in a bounded LRU, so a second
 look is instant. Long loops report progress and stop when cancelled through
@@ -34,7 +35,7 @@ import numpy as np
 
 from ..core.errors import VisualizationError
 from ..core.progress import progress_callback
-from ..frameworks import CAM_METHODS, DISPLAY, METHOD_OPTIONS, Framework, get_framework
+from ..frameworks import CAM_METHODS, DISPLAY, METHOD_OPTIONS, Framework, get_frameworks
 from .jobs import LRU, Job, JobCancelled
 
 logger = logging.getLogger("visualization")
@@ -85,8 +86,11 @@ class UploadError(ExplorerError):
 class ServeConfig:
     """What ``cnnvis serve`` was asked to show.
 
-    ``models`` maps each framework (``'torch'``, ``'paddle'``) to a model spec (a zoo name or
-    ``package.module:factory``); ``weights`` maps a framework to a state-dict file. ``photos`` are the
+    ``models`` maps each framework (``'torch'``, ``'paddle'``, ``'keras'``) to a model spec (a zoo name or
+    ``package.module:factory``); ``weights`` maps a framework to a weights file (a state dict, ``.pdparams``
+    or ``.weights.h5``). Images are preprocessed once, channels-first; a Keras model gets them channels-last
+    (:meth:`~visualization.frameworks.Framework.tensor`), and every map it returns is channels-first, as in
+    the other frameworks, so the page shows the three side by side unchanged. ``photos`` are the
     bundled images ``(name, RGB array)``. ``mean`` / ``std`` are on the 0..255 scale.
     """
 
@@ -205,6 +209,9 @@ class Explorer:
             raise ExplorerError("No model to serve: give at least one framework's model.")
         self.config = config
         self.frameworks = list(config.models)
+        # imported here, on one thread and Paddle first (Paddle cannot be loaded after TensorFlow); each
+        # model is then built and run on its framework's own worker thread
+        self._fws = dict(zip(self.frameworks, get_frameworks(self.frameworks)))
         self._workers = {name: ThreadPoolExecutor(1, thread_name_prefix=f"cnnvis-{name}") for name in self.frameworks}
         self._states: dict[str, ModelState] = {}
         self._images: OrderedDict[str, ImageEntry] = OrderedDict()
@@ -265,7 +272,7 @@ class Explorer:
         from ..core.weights import load_weights
         from ..report.explain import ZOO_LAYERS, build_model
 
-        fw = get_framework(name)
+        fw = self._fws[name]
         spec = self.config.models[name]
         model = build_model(spec, fw)
         weights = self.config.weights.get(name)
@@ -275,7 +282,8 @@ class Explorer:
         structure = importlib.import_module(f"{fw.layers.__package__}.structure").model_structure(model, (3, s, s))
         layer = self.config.layer or ZOO_LAYERS.get(spec, {}).get("cam")
         if layer is None:
-            layer = auto_layer(fw.backend, model, fw.tensor(model, np.zeros((1, 3, s, s), np.float32)))[0]
+            x0 = fw.backend.prepare_input(model, fw.tensor(model, np.zeros((1, 3, s, s), np.float32)))
+            layer = auto_layer(fw.backend, model, x0)[0]
         viz = fw.layers.CNNLayerVisualizer(model)
         if layer not in viz.layer_names():
             raise ExplorerError(f"No layer {layer!r} in the model; `cnnvis layers --model {spec}` lists them.")
@@ -411,6 +419,8 @@ class Explorer:
 
     # ------------------------------------------------------------------ request kinds
     def _x(self, state: ModelState, image: ImageEntry) -> Any:
+        """The image as the framework's users hold it (channels-last for Keras): for public entry points
+        only; a backend method takes it through ``backend.prepare_input``."""
         return state.fw.tensor(state.model, image.array[None])
 
     def _layer(self, request: dict[str, Any]) -> str | None:
@@ -441,7 +451,8 @@ class Explorer:
         key = ("logits", state.fw.name, image.id)
         hit = self.cache.get(key)
         if hit is None:
-            hit = state.fw.backend.predict(state.model, self._x(state, image))[0]
+            x = state.fw.backend.prepare_input(state.model, self._x(state, image))  # the adapter's layout
+            hit = state.fw.backend.predict(state.model, x)[0]
             self.cache.put(key, hit)
         return hit
 
