@@ -7,16 +7,22 @@ Inputs are channels-last, as Keras holds images: numpy arrays or ``tf.Tensor`` o
 ``(N, H, W)`` whatever the framework), so results of the three frameworks compare directly.
 Layer names are Keras layer names, a nested model's layers by dotted path (``"backbone.conv1"``).
 
+A layer's 4-D output ``(N, h, w, C)`` is read channels-last by the adapter and needs no
+``reshape_transform``; token sequences ``(N, 1 + h*w, C)`` / ``(N, h*w, C)`` are read as in the other
+frameworks (automatically, or ``"vit"`` / ``"swin"``). A callable ``target_class`` receives the model's
+output as the toolkit's targets do: ``(N, K)``, or a 4-D output (segmentation) channels-first ``(N, K, H, W)``.
+
 Importing this package loads TensorFlow and Keras (and never torch or paddle). If Paddle is used in
-the same process, import it first: importing Paddle after TensorFlow crashes the process (see
-``visualization.paddle``).
+the same process, import it first: once TensorFlow is loaded, ``import paddle`` would crash the
+process, so ``visualization.paddle`` refuses with an ImportError that says so.
 """
 
-import os
+import keras
 
-# Keras 3 picks its backend when first imported; this adapter is written for TensorFlow's.
-if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+# Keras 3 picks its backend when first imported (KERAS_BACKEND or ~/.keras/keras.json); this adapter
+# is written for TensorFlow's (tf.GradientTape, TensorFlow ops on the layers' outputs).
+if keras.backend.backend() != "tensorflow":
     raise ImportError(
-        f"visualization.keras needs Keras on its TensorFlow backend; KERAS_BACKEND is "
-        f"{os.environ['KERAS_BACKEND']!r}. Unset it or set KERAS_BACKEND=tensorflow before importing keras."
+        f"visualization.keras needs Keras on its TensorFlow backend; this process's Keras runs on "
+        f"{keras.backend.backend()!r}. Set KERAS_BACKEND=tensorflow before keras is first imported."
     )
