@@ -277,3 +277,16 @@ def test_the_backend_keys_weights_like_the_file():
             "layers/dense/vars/1": (4,),
         }
     )
+
+
+def test_the_torch_free_reader_names_a_keras_file(tmp_path):
+    """visualization.convert reads torch and Paddle state dicts; a Keras .weights.h5 is named, not misread."""
+    from visualization.convert import load_state_dict_file
+    from visualization.models.checkpoint import CheckpointFormatError
+
+    path = tmp_path / "w.weights.h5"
+    make_keras_twin("gap").keras_model.save_weights(path)
+    before = path.read_bytes()
+    with pytest.raises(CheckpointFormatError, match=r"Keras weights file \(HDF5\).*model\.load_weights"):
+        load_state_dict_file(path)
+    assert path.read_bytes() == before

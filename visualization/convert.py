@@ -137,13 +137,21 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, Any]:
 
     Raises:
         UnsafeCheckpointError: the file names code or objects a state dict never holds.
-        CheckpointFormatError: neither a torch checkpoint nor a Paddle state dict pickle.
+        CheckpointFormatError: neither a torch checkpoint nor a Paddle state dict pickle (a Keras
+            ``.weights.h5`` file is named as such).
     """
-    from .models.checkpoint import load_state_dict
+    from .models.checkpoint import CheckpointFormatError, load_state_dict
     from .models.pdparams import detect_format, load_pdparams
 
-    if detect_format(path) == "torch":
+    found = detect_format(path)
+    if found == "torch":
         return dict(load_state_dict(path))
+    if found == "keras":
+        # its arrays are keyed by Keras's own h5 layout, not by torch/Paddle names: no converter maps them
+        raise CheckpointFormatError(
+            f"{os.fspath(path)!r} is a Keras weights file (HDF5), not a torch or Paddle state dict. Load it into "
+            "the Keras model with model.load_weights(path), or pass it to cnnvis with --framework keras."
+        )
     return load_pdparams(path)
 
 
