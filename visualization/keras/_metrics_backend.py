@@ -24,7 +24,6 @@ from __future__ import annotations
 import copy
 import inspect
 import sys
-from collections.abc import Sequence
 from typing import Any
 
 import keras
@@ -33,8 +32,7 @@ import tensorflow as tf
 
 from ..core.backend import iter_chunks, progress_bar, shape_text
 from ..core.errors import InvalidInputError, TargetError
-from ..core.layers import resolve_layer
-from ..metrics.backend import CurvePlan, MetricsBackend, check_seed, redraw_parameters
+from ..metrics.backend import CurvePlan, MetricsBackend
 from ._backend import BACKEND, is_tf_tensor, run_model
 
 
@@ -88,28 +86,9 @@ class KerasMetricsBackend(MetricsBackend):
                 return
         raise KeyError(f"layer {layer.name!r} has no parameter {name!r}")
 
-    def randomized_copy(self, model: Any, layer_names: Sequence[str], seed: int = 0) -> Any:
-        """A copy of ``model`` (:func:`copy_model`) whose layers ``layer_names`` hold freshly drawn
-        parameters, drawn as in :meth:`MetricsBackend.randomized_copy`; ``model`` is never touched."""
-        if isinstance(layer_names, str):
-            raise TypeError(f"layer_names must be a list of dotted layer names; got the string {layer_names!r}.")
-        names = list(layer_names)
-        if len(set(names)) != len(names):
-            raise ValueError(f"layer_names lists a layer twice: {names}; list each layer once.")
-        check_seed(seed)
-        clone = copy_model(model)
-        named = self.base.named_layers(clone)
-        for name in names:
-            _, layer = resolve_layer(named, name)
-            params = self.own_parameters(layer)
-            if not params:
-                raise InvalidInputError(
-                    f"Layer {name!r} holds no parameters of its own, so there is nothing to randomize. Pass layers "
-                    "that hold weights (the default, layers=None, lists them from the output down)."
-                )
-            for pname, value in redraw_parameters(name, params, seed):
-                self.set_own_parameter(layer, pname, value)
-        return clone
+    def copy_model(self, model: Any) -> Any:
+        # copy.deepcopy fails on Keras models (it goes through Keras serialization): copy layer by layer
+        return copy_model(model)
 
 
 def copy_model(model: Any) -> Any:

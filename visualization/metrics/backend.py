@@ -97,6 +97,18 @@ class MetricsBackend(abc.ABC):
         """Write ``value`` (canonical layout) into ``layer``'s own parameter ``name``, in place."""
 
     # ----------------------------------------------------------------- shared policy
+    def copy_model(self, model: Any) -> Any:
+        """An independent copy of ``model`` (``copy.deepcopy``; an adapter whose models do not deep-copy
+        overrides this). Raises ``TypeError`` saying what to do when the model cannot be copied."""
+        try:
+            return copy.deepcopy(model)
+        except Exception as exc:  # a model holding an open file, a lock, a generator, ...
+            raise TypeError(
+                f"Could not deep-copy the model ({type(exc).__name__}: {exc}). Randomization tests work on a "
+                "copy so that your model is never changed; make the model copyable (copy.deepcopy(model)) or "
+                "build a randomized model yourself and use data_randomization_test."
+            ) from exc
+
     def randomized_copy(self, model: Any, layer_names: Sequence[str], seed: int = 0) -> Any:
         """A deep copy of ``model`` whose layers ``layer_names`` hold freshly drawn parameters.
 
@@ -111,14 +123,7 @@ class MetricsBackend(abc.ABC):
         if len(set(names)) != len(names):
             raise ValueError(f"layer_names lists a layer twice: {names}; list each layer once.")
         check_seed(seed)
-        try:
-            clone = copy.deepcopy(model)
-        except Exception as exc:  # a model holding an open file, a lock, a generator, ...
-            raise TypeError(
-                f"Could not deep-copy the model ({type(exc).__name__}: {exc}). Randomization tests work on a "
-                "copy so that your model is never changed; make the model copyable (copy.deepcopy(model)) or "
-                "build a randomized model yourself and use data_randomization_test."
-            ) from exc
+        clone = self.copy_model(model)
         named = self.base.named_layers(clone)
         for name in names:
             _, layer = resolve_layer(named, name)
